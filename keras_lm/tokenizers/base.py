@@ -1,0 +1,83 @@
+"""The tokenizer interface every model, the CLI and the export share.
+
+A tokenizer turns text into integer ids and back, twice over: in Python
+(`encode`/`decode`, for data pipelines and the command line) and in the
+TensorFlow graph (`graph_module()`, a `tf.Module` whose lookup tables travel
+inside an exported SavedModel so that it takes and returns raw strings).
+It saves to and loads from a run directory as one JSON file.
+"""
+
+import json
+import os
+
+from keras_lm.errors import KerasLMError
+
+TOKENIZER_FILE = "tokenizer.json"
+
+_registry = {}
+
+
+def register_tokenizer(cls):
+    """Class decorator: makes `cls` loadable by its `kind` name."""
+    _registry[cls.kind] = cls
+    return cls
+
+
+class Tokenizer:
+    """Base class. Subclasses set `kind` and implement the abstract methods."""
+
+    #: Short name used on the command line (`--tokenizer char`) and on disk.
+    kind = None
+    pad_id = 0
+    unk_id = 1
+
+    @property
+    def vocab_size(self):
+        raise NotImplementedError
+
+    def encode(self, text):
+        """Returns the ids of `text` as a list of ints."""
+        raise NotImplementedError
+
+    def decode(self, ids):
+        """Returns the text of `ids` (padding dropped)."""
+        raise NotImplementedError
+
+    def graph_module(self):
+        """Returns a `tf.Module` with `encode(strings) -> tf.RaggedTensor`
+        (int32 ids) and `decode(ids) -> strings`, made of TensorFlow ops only.
+        """
+        raise NotImplementedError
+
+    def get_config(self):
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def count_unknown(self, text):
+        """How many ids of `text` are the unknown token."""
+        return sum(1 for i in self.encode(text) if i == self.unk_id)
+
+    def save(self, directory):
+        """Writes `tokenizer.json` into `directory`."""
+        path = os.path.join(directory, TOKENIZER_FILE)
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            json.dump({"kind": self.kind, "config": self.get_config()}, f,
+                      ensure_ascii=False)
+        os.replace(path + ".tmp", path)
+
+
+def load_tokenizer(directory):
+    """Loads the tokenizer that `Tokenizer.save` wrote into `directory`."""
+    path = os.path.join(directory, TOKENIZER_FILE)
+    if not os.path.isfile(path):
+        raise KerasLMError(f"{directory} has no {TOKENIZER_FILE}; "
+                           "is it a keras-lm run directory?")
+    with open(path, encoding="utf-8") as f:
+        saved = json.load(f)
+    if saved["kind"] not in _registry:
+        raise KerasLMError(f"unknown tokenizer kind {saved['kind']!r} in "
+                           f"{path}; known: {', '.join(sorted(_registry))}")
+    return _registry[saved["kind"]].from_config(saved["config"])
