@@ -1,0 +1,8 @@
+"""Text sources and `tf.data` pipelines."""
+
+from keras_lm.data.pipelines import Layout, language_model_dataset
+from keras_lm.data.text_sources import (TextCorpus, default_text,
+                                        load_text_corpus)
+
+__all__ = ["Layout", "TextCorpus", "default_text", "language_model_dataset",
+           "load_text_corpus"]

@@ -1,0 +1,122 @@
+"""SavedModel export: raw strings in, generated strings out.
+
+The exported graph holds the tokenizer's lookup tables, the model weights
+and the compiled sampling loop, so TF Serving, `saved_model_cli` or
+`tf.saved_model.load` run it with TensorFlow alone:
+
+    loaded = tf.saved_model.load("saved_models/gru")
+    loaded.signatures["serving_default"](prompt=tf.constant(["ROMEO:"]))
+    # {"text": [b"ROMEO: ..."], "completion": [b" ..."]}
+    loaded.signatures["generate"](
+        prompt=tf.constant(["ROMEO:"]), max_new_tokens=tf.constant(100),
+        temperature=tf.constant(0.8), top_k=tf.constant(0),
+        top_p=tf.constant(0.95), seed=tf.constant(7))
+
+The recurrent state or KV cache lives in the loop's tensors, never in
+variables, so calls do not leak into each other and the same seed always
+gives the same text.
+"""
+
+import os
+
+import tensorflow as tf
+
+from keras_lm.generation.loop import compiled_decode_loop, generate_ids
+from keras_lm.io_utils import atomic_directory
+
+DEFAULT_EXPORT_ROOT = "saved_models"
+
+_PROMPT = tf.TensorSpec([None], tf.string, name="prompt")
+_SCALARS = [
+    tf.TensorSpec([], tf.int32, name="max_new_tokens"),
+    tf.TensorSpec([], tf.float32, name="temperature"),
+    tf.TensorSpec([], tf.int32, name="top_k"),
+    tf.TensorSpec([], tf.float32, name="top_p"),
+    tf.TensorSpec([], tf.int32, name="seed"),
+]
+
+
+class TextGenerator(tf.Module):
+    """A `tf.Module` wrapping a `CausalLM` and its tokenizer's graph form."""
+
+    def __init__(self, model, tokenizer, max_new_tokens=200, temperature=1.0,
+                 top_k=0, top_p=1.0, seed=0):
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer.graph_module()
+        self._defaults = (max_new_tokens, temperature, top_k, top_p, seed)
+        self._decode_loop = compiled_decode_loop(model)
+
+    def _generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed):
+        checks = [
+            tf.debugging.assert_positive(
+                max_new_tokens, message="max_new_tokens must be >= 1"),
+            tf.debugging.assert_non_negative(
+                temperature, message="temperature must be >= 0 (0 = greedy)"),
+            tf.debugging.assert_non_negative(
+                top_k, message="top_k must be >= 0 (0 keeps all)"),
+            tf.debugging.assert_positive(
+                top_p, message="top_p must be in (0, 1]"),
+            tf.debugging.assert_less_equal(
+                top_p, 1.0, message="top_p must be in (0, 1]"),
+        ]
+        ragged = self.tokenizer.encode(prompt)
+        lengths = tf.cast(ragged.row_lengths(), tf.int32)
+        checks.append(tf.debugging.assert_positive(
+            lengths, message="every prompt must be non-empty"))
+        with tf.control_dependencies(checks):
+            # generate_ids rounds its buffer up to BUCKET tokens, so prompt
+            # lengths map onto few compiled programs.
+            ids = ragged.to_tensor()
+            new_ids = generate_ids(self.model, ids, lengths, max_new_tokens,
+                                   temperature, top_k, top_p, seed,
+                                   decode_loop=self._decode_loop)
+        completion = self.tokenizer.decode(new_ids)
+        return {"text": tf.strings.join([prompt, completion]),
+                "completion": completion}
+
+    @tf.function(input_signature=[_PROMPT])
+    def serving_default(self, prompt):
+        defaults = [tf.constant(v, s.dtype)
+                    for v, s in zip(self._defaults, _SCALARS)]
+        return self._generate(prompt, *defaults)
+
+    @tf.function(input_signature=[_PROMPT] + _SCALARS)
+    def generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed):
+        return self._generate(prompt, max_new_tokens, temperature, top_k,
+                              top_p, seed)
+
+
+def export(model, tokenizer, path, **defaults):
+    """Writes a SavedModel of `model` + `tokenizer` to `path`, atomically.
+
+    `defaults` (max_new_tokens, temperature, top_k, top_p, seed) set what
+    `serving_default` uses; `generate` takes them as inputs.
+
+    Example:
+
+    >>> model, tokenizer, _ = keras_lm.runs.load_run("runs/gru")  # doctest: +SKIP
+    >>> keras_lm.export(model, tokenizer, "saved_models/gru")      # doctest: +SKIP
+    """
+    module = TextGenerator(model, tokenizer, **defaults)
+    signatures = {
+        "serving_default": module.serving_default.get_concrete_function(),
+        "generate": module.generate.get_concrete_function(),
+    }
+    with atomic_directory(path) as tmp:
+        tf.saved_model.save(module, tmp, signatures=signatures)
+    return os.path.abspath(path)
+
+
+def export_run(run_dir, path=None, **defaults):
+    """Exports the best checkpoint of a run directory to `path`.
+
+    `path` defaults to `saved_models/<run directory name>`.
+    """
+    from keras_lm.runs import load_run
+
+    model, tokenizer, _ = load_run(run_dir)
+    if path is None:
+        name = os.path.basename(os.path.normpath(run_dir))
+        path = os.path.join(DEFAULT_EXPORT_ROOT, name)
+    return export(model, tokenizer, path, **defaults)

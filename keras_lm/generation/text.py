@@ -1,0 +1,66 @@
+"""Text in, text out: the Python face of the compiled sampling loop."""
+
+import numpy as np
+
+from keras_lm.errors import KerasLMError
+from keras_lm.generation.loop import BUCKET, generate_ids
+
+
+def check_sampling_args(max_new_tokens, temperature, top_k, top_p):
+    """Raises a one-line `KerasLMError` for an out-of-range sampling knob."""
+    if max_new_tokens < 1:
+        raise KerasLMError(f"--max-new-tokens must be >= 1, got {max_new_tokens}")
+    if temperature < 0:
+        raise KerasLMError(f"--temperature must be >= 0 (0 means greedy), got "
+                           f"{temperature}")
+    if top_k < 0:
+        raise KerasLMError(f"--top-k must be >= 0 (0 keeps all), got {top_k}")
+    if not 0.0 < top_p <= 1.0:
+        raise KerasLMError(f"--top-p must be in (0, 1], got {top_p}")
+
+
+def encode_prompts(tokenizer, prompts):
+    """Encodes prompts into a right-padded id matrix and their lengths.
+
+    The width is rounded up to `BUCKET`, so prompts of similar length share
+    one compiled program.
+    """
+    encoded = [tokenizer.encode(p) for p in prompts]
+    for prompt, ids in zip(prompts, encoded):
+        if not ids:
+            raise KerasLMError(f"prompt {prompt!r} is empty after tokenizing; "
+                               "give at least one character")
+    width = -(-max(len(ids) for ids in encoded) // BUCKET) * BUCKET
+    matrix = np.zeros((len(encoded), width), dtype=np.int32)
+    for row, ids in enumerate(encoded):
+        matrix[row, :len(ids)] = ids
+    return matrix, np.array([len(ids) for ids in encoded], dtype=np.int32)
+
+
+def generate_text(model, tokenizer, prompts, max_new_tokens=200,
+                  temperature=1.0, top_k=0, top_p=1.0, seed=0):
+    """Continues each prompt and returns prompt + continuation strings.
+
+    Example:
+
+    >>> model, tokenizer, _ = keras_lm.runs.load_run("runs/gru")  # doctest: +SKIP
+    >>> generate_text(model, tokenizer, ["ROMEO:"], 50, temperature=0.8)  # doctest: +SKIP
+    ['ROMEO:\\nWhat say you...']
+    """
+    single = isinstance(prompts, str)
+    prompts = [prompts] if single else list(prompts)
+    if not prompts:
+        raise KerasLMError("give at least one prompt")
+    check_sampling_args(max_new_tokens, temperature, top_k, top_p)
+    max_length = model.max_sequence_length
+    ids, lengths = encode_prompts(tokenizer, prompts)
+    if max_length is not None and lengths.max() + max_new_tokens > max_length:
+        raise KerasLMError(
+            f"prompt ({lengths.max()} tokens) plus --max-new-tokens "
+            f"({max_new_tokens}) exceeds the model's context of {max_length} "
+            "tokens; shorten the prompt or ask for fewer tokens")
+    new_ids = generate_ids(model, ids, lengths, max_new_tokens, temperature,
+                           top_k, top_p, seed).numpy()
+    texts = [prompt + tokenizer.decode(row.tolist())
+             for prompt, row in zip(prompts, new_ids)]
+    return texts[0] if single else texts

@@ -1,0 +1,65 @@
+"""Crash-safe file writing: a file or folder appears whole or not at all."""
+
+import contextlib
+import os
+import shutil
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path beside `path`; renames it over `path` on success.
+
+    The temporary name keeps `path`'s suffix (Keras checks `.weights.h5` and
+    `.keras`), and the rename is atomic on POSIX, so a process killed mid-write
+    leaves the previous file intact.
+
+    Example:
+
+    >>> with atomic_path("/tmp/x.txt") as tmp:
+    ...     _ = open(tmp, "w").write("done")
+    """
+    directory, name = os.path.split(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + name, dir=directory)
+    os.close(fd)
+    os.remove(tmp)  # writers such as h5py want to create the file themselves
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+@contextlib.contextmanager
+def atomic_directory(path):
+    """Yields a temporary folder; moves it to `path` once it is complete.
+
+    An existing `path` is replaced only after the new folder is fully
+    written, so an interrupted writer never leaves a folder at `path` that
+    looks complete but is not.
+    """
+    path = os.path.abspath(path)
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(path)}-", dir=parent)
+    try:
+        yield tmp
+        if os.path.exists(path):
+            old = tempfile.mkdtemp(prefix=f".old-{os.path.basename(path)}-",
+                                   dir=parent)
+            os.replace(path, os.path.join(old, "previous"))
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_text_atomically(path, text):
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)

@@ -1,0 +1,216 @@
+"""Multi-head self-attention with a causal mask and a key/value cache.
+
+`keras.layers.MultiHeadAttention` cannot serve a decoder one token at a time:
+it keeps no key/value cache, and its `use_causal_mask` aligns the mask to the
+top-left corner, so a single query scored against a longer key sequence would
+see only the first key. This layer takes the query's position explicitly
+(`index`), so a step at position `index` attends over keys `0..index`.
+
+The classic PyTorch teaching example divides the scores by `sqrt(d_model)`;
+the right scale (that of "Attention Is All You Need") is `1 / sqrt(head_dim)`.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+# Added to masked scores (in float32, before the softmax). Finite, so a row
+# whose keys are all masked yields a uniform average instead of NaNs.
+_MASKED = -1e9
+
+
+@keras.saving.register_keras_serializable(package="keras_lm")
+class MultiHeadSelfAttention(keras.layers.Layer):
+    """Scaled dot-product self-attention over `num_heads` heads.
+
+    Queries, keys and values are `Dense(d_model)` projections of the input,
+    split into `num_heads` heads of `head_dim = d_model // num_heads`; the
+    heads are merged again and projected by a last `Dense(d_model)`. Every
+    projection kernel has shape `(d_model, d_model)`, so fused checkpoints
+    (GPT-2's `c_attn` is `(d_model, 3 * d_model)`) split straight into them.
+
+    Args:
+        d_model: width of the input and output.
+        num_heads: number of heads; must divide `d_model`.
+        dropout: dropout rate on the attention weights.
+        use_bias: whether the four projections have biases.
+        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Call arguments (`call`, a full pass):
+        x: `(batch, time, d_model)`.
+        padding_mask: optional boolean `(batch, time)`, True for real tokens;
+            padded positions are never attended to.
+        causal: if True (the default) position `i` attends to `0..i` only.
+        training: enables the attention dropout.
+
+    `call_with_cache(x, cache, index)` runs `x` (`(batch, t, d_model)`, the
+    tokens at positions `index..index + t - 1`) against a key/value cache and
+    returns `(output, new_cache)`; see `initial_cache` for the layout.
+
+    Example:
+
+    >>> layer = MultiHeadSelfAttention(d_model=16, num_heads=4)
+    >>> x = np.random.rand(2, 5, 16).astype("float32")
+    >>> full = layer(x)
+    >>> full.shape
+    (2, 5, 16)
+    >>> cache = layer.initial_cache(batch_size=2, max_length=8)
+    >>> cache.shape
+    (2, 2, 4, 8, 4)
+    >>> steps = []
+    >>> for i in range(5):
+    ...     out, cache = layer.call_with_cache(x[:, i:i + 1], cache, i)
+    ...     steps.append(out)
+    >>> np.allclose(ops.concatenate(steps, axis=1), full, atol=1e-5)
+    True
+    """
+
+    def __init__(self, d_model, num_heads, dropout=0.0, use_bias=True,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if num_heads <= 0 or d_model % num_heads:
+            raise ValueError(
+                f"num_heads={num_heads} must be a positive divisor of "
+                f"d_model={d_model}; pick e.g. num_heads in "
+                f"{[h for h in range(1, d_model + 1) if d_model % h == 0][:8]}")
+        self.d_model = d_model
+        self.num_heads = num_heads
+        self.head_dim = d_model // num_heads
+        self.dropout = dropout
+        self.use_bias = use_bias
+
+        def projection(name):
+            return keras.layers.Dense(d_model, use_bias=use_bias, name=name,
+                                      dtype=self.dtype_policy)
+
+        self.query_dense = projection("query")
+        self.key_dense = projection("key")
+        self.value_dense = projection("value")
+        self.output_dense = projection("output")
+        self.dropout_layer = keras.layers.Dropout(dropout,
+                                                  dtype=self.dtype_policy)
+
+    def build(self, input_shape):
+        for dense in (self.query_dense, self.key_dense, self.value_dense):
+            dense.build(input_shape)
+        self.output_dense.build(tuple(input_shape[:-1]) + (self.d_model,))
+        self.built = True
+
+    # -- heads ------------------------------------------------------------
+    def _split_heads(self, x):
+        """(batch, time, d_model) -> (batch, heads, time, head_dim)."""
+        batch, time = ops.shape(x)[0], ops.shape(x)[1]
+        x = ops.reshape(x, (batch, time, self.num_heads, self.head_dim))
+        return ops.transpose(x, (0, 2, 1, 3))
+
+    def _merge_heads(self, x):
+        """(batch, heads, time, head_dim) -> (batch, time, d_model)."""
+        x = ops.transpose(x, (0, 2, 1, 3))
+        batch, time = ops.shape(x)[0], ops.shape(x)[1]
+        return ops.reshape(x, (batch, time, self.d_model))
+
+    def _project_qkv(self, x):
+        return (self._split_heads(self.query_dense(x)),
+                self._split_heads(self.key_dense(x)),
+                self._split_heads(self.value_dense(x)))
+
+    def _attend(self, query, key, value, mask, training):
+        """softmax(q k^T / sqrt(head_dim)) v with boolean `mask` (True = keep).
+
+        `mask` broadcasts to the scores `(batch, heads, q_time, k_time)`.
+        """
+        query = query * ops.cast(1.0 / math.sqrt(self.head_dim), query.dtype)
+        scores = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2)))
+        # The softmax runs in float32, also under a mixed precision policy.
+        scores = ops.cast(scores, "float32")
+        if mask is not None:
+            scores = ops.where(mask, scores, _MASKED)
+        weights = ops.cast(ops.softmax(scores, axis=-1), value.dtype)
+        weights = self.dropout_layer(weights, training=training)
+        return self._merge_heads(ops.matmul(weights, value))
+
+    # -- full pass --------------------------------------------------------
+    def call(self, x, padding_mask=None, causal=True, training=False):
+        query, key, value = self._project_qkv(x)
+        mask = None
+        if causal:
+            time = ops.shape(x)[1]
+            positions = ops.arange(time)
+            mask = positions[:, None] >= positions[None, :]  # (q, k)
+            mask = mask[None, None]
+        if padding_mask is not None:
+            keep_keys = ops.cast(padding_mask, "bool")[:, None, None, :]
+            mask = keep_keys if mask is None else ops.logical_and(mask,
+                                                                  keep_keys)
+        return self.output_dense(
+            self._attend(query, key, value, mask, training))
+
+    # -- incremental decoding ---------------------------------------------
+    def initial_cache(self, batch_size, max_length, dtype=None):
+        """Zeros of shape `(batch, 2, num_heads, max_length, head_dim)`.
+
+        Index 0 of axis 1 holds the keys, index 1 the values, already split
+        into heads; position `p` of a sequence lives at `[:, :, :, p]`.
+        """
+        return ops.zeros(
+            (batch_size, 2, self.num_heads, max_length, self.head_dim),
+            dtype=dtype or self.compute_dtype)
+
+    def call_with_cache(self, x, cache, index, training=False):
+        """Attends from `x` at positions `index..index+t-1` over the cache.
+
+        Args:
+            x: `(batch, t, d_model)`, the new tokens' hidden states.
+            cache: `(batch, 2, num_heads, max_length, head_dim)` (see
+                `initial_cache`), or a `(key, value)` pair of
+                `(batch, num_heads, max_length, head_dim)` tensors.
+            index: int or scalar int32 tensor, the position of `x[:, 0]`.
+                Requires `index + t <= max_length`.
+            training: enables the attention dropout.
+
+        Returns:
+            `(output, new_cache)`: output `(batch, t, d_model)` and the cache,
+            in the layout it came in, with the new keys/values written at
+            `index..index+t-1` (`slice_update`, in place under XLA). Query
+            `i` attends over cache positions `0..index + i`.
+        """
+        query, key, value = self._project_qkv(x)
+        index = ops.cast(index, "int32")
+        zero = ops.zeros((), "int32")
+        if isinstance(cache, (list, tuple)):
+            key_cache, value_cache = cache
+            start = [zero, zero, index, zero]
+            key_cache = ops.slice_update(
+                key_cache, start, ops.cast(key, key_cache.dtype))
+            value_cache = ops.slice_update(
+                value_cache, start, ops.cast(value, value_cache.dtype))
+            new_cache = (key_cache, value_cache)
+        else:
+            update = ops.stack([key, value], axis=1)
+            new_cache = ops.slice_update(
+                cache, [zero, zero, zero, index, zero],
+                ops.cast(update, cache.dtype))
+            key_cache, value_cache = new_cache[:, 0], new_cache[:, 1]
+
+        max_length = ops.shape(key_cache)[2]
+        query_positions = index + ops.arange(ops.shape(x)[1], dtype="int32")
+        key_positions = ops.arange(max_length, dtype="int32")
+        mask = key_positions[None, :] <= query_positions[:, None]  # (q, k)
+        output = self._attend(
+            query, ops.cast(key_cache, query.dtype),
+            ops.cast(value_cache, query.dtype), mask[None, None], training)
+        return self.output_dense(output), new_cache
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            d_model=self.d_model,
+            num_heads=self.num_heads,
+            dropout=self.dropout,
+            use_bias=self.use_bias,
+        )
+        return config

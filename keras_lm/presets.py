@@ -1,0 +1,41 @@
+"""Named training recipes: `keras-lm train gru --preset tiny_shakespeare`.
+
+A preset fills in the data source, model size and training settings; any
+flag given on the command line still wins. The measured result of each
+preset is in `benchmarks/README.md`.
+"""
+
+from keras_lm.errors import KerasLMError
+
+PRESETS = {
+    # A quick CPU demo on the embedded default corpus (a minute or two).
+    "tiny": {
+        "family": "gru",
+        "model": {"embedding_dim": 64, "rnn_units": 256, "num_layers": 1},
+        "training": {"seq_len": 100, "batch_size": 32, "epochs": 2,
+                     "steps_per_epoch": 100, "learning_rate": 3e-3},
+    },
+    # Character-level tiny Shakespeare; see benchmarks/README.md for the
+    # validation loss it reaches in 30 minutes on a 2-core CPU.
+    "tiny_shakespeare": {
+        "family": "gru",
+        "data": "tiny_shakespeare",
+        "model": {"embedding_dim": 128, "rnn_units": 512, "num_layers": 1,
+                  "dropout": 0.1},
+        "training": {"seq_len": 100, "batch_size": 64, "epochs": 12,
+                     "steps_per_epoch": 150, "learning_rate": 3e-3,
+                     "warmup_steps": 100},
+    },
+}
+
+
+def get_preset(name, family):
+    """Returns the preset called `name`, checking it fits the model family."""
+    if name not in PRESETS:
+        raise KerasLMError(f"unknown preset {name!r}; known: "
+                           f"{', '.join(sorted(PRESETS))}")
+    preset = PRESETS[name]
+    if preset["family"] != family:
+        raise KerasLMError(f"preset {name!r} is for `train {preset['family']}`"
+                           f", not `train {family}`")
+    return preset

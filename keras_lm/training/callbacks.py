@@ -1,0 +1,121 @@
+"""Callbacks that make training resumable and its checkpoints crash-safe."""
+
+import json
+import math
+import os
+
+import keras
+
+from keras_lm.io_utils import atomic_path, write_text_atomically
+
+BACKUP_METADATA = "training_metadata.json"
+
+
+def read_backup_epoch(backup_dir):
+    """The epoch a resumed run starts from (0 if there is no backup)."""
+    path = os.path.join(backup_dir, BACKUP_METADATA)
+    if not os.path.isfile(path):
+        return 0
+    with open(path) as f:
+        return json.load(f)["epoch"]
+
+
+class CrashSafeBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` whose backups survive a SIGKILL.
+
+    The stock callback overwrites `latest.weights.h5` in place and then the
+    metadata, so a kill at the wrong moment leaves a torn file or weights
+    from one epoch with the epoch number of another. Here each backup writes
+    a new weights file under a temporary name, renames it into place, and
+    only then atomically switches the metadata to point at it.
+    Weights include the optimizer state, so a resumed run continues exactly.
+    """
+
+    def __init__(self, backup_dir):
+        super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=True)
+
+    def _save_model(self):
+        name = f"epoch-{self._current_epoch}.weights.h5"
+        with atomic_path(os.path.join(self.backup_dir, name)) as tmp:
+            self.model.save_weights(tmp)
+        metadata = {"epoch": self._current_epoch, "weights": name}
+        write_text_atomically(
+            os.path.join(self.backup_dir, BACKUP_METADATA), json.dumps(metadata))
+        for stale in os.listdir(self.backup_dir):
+            if stale.startswith("epoch-") and stale != name:
+                os.remove(os.path.join(self.backup_dir, stale))
+
+    def _load_model(self):
+        path = os.path.join(self.backup_dir, BACKUP_METADATA)
+        if not os.path.isfile(path):
+            return
+        with open(path) as f:
+            metadata = json.load(f)
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(os.path.join(self.backup_dir,
+                                             metadata["weights"]))
+        self.model._initial_epoch = metadata["epoch"]
+
+
+class RunCheckpoints(keras.callbacks.Callback):
+    """Keeps `last.weights.h5` and `best.weights.h5` in `directory`.
+
+    Both are written atomically, so an interrupted run never leaves a torn
+    checkpoint, and the best score is stored beside them (`best.json`) so a
+    resumed run keeps comparing against it.
+    """
+
+    def __init__(self, directory, monitor="val_loss"):
+        super().__init__()
+        self.directory = directory
+        self.monitor = monitor
+        self._best_path = os.path.join(directory, "best.json")
+
+    def _best_so_far(self):
+        if not os.path.isfile(self._best_path):
+            return math.inf
+        with open(self._best_path) as f:
+            return json.load(f)["value"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        os.makedirs(self.directory, exist_ok=True)
+        with atomic_path(os.path.join(self.directory, "last.weights.h5")) as tmp:
+            self.model.save_weights(tmp)
+        value = logs.get(self.monitor, logs.get("loss"))
+        if value is not None and float(value) < self._best_so_far():
+            with atomic_path(os.path.join(self.directory,
+                                          "best.weights.h5")) as tmp:
+                self.model.save_weights(tmp)
+            write_text_atomically(self._best_path, json.dumps(
+                {"epoch": epoch + 1, "monitor": self.monitor,
+                 "value": float(value)}))
+
+
+class ResetStatesAtStreamStart(keras.callbacks.Callback):
+    """Resets a stateful RNN wherever its streams start over.
+
+    That is at every epoch start, before validation (which reads other
+    streams), and whenever training wraps around to the start of the streams
+    within an epoch. Keras itself never resets RNN state between epochs.
+    """
+
+    def __init__(self, batches_per_pass, steps_per_epoch):
+        super().__init__()
+        self.batches_per_pass = batches_per_pass
+        self.steps_per_epoch = steps_per_epoch
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self.model.reset_rnn_states()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        global_batch = self._epoch * self.steps_per_epoch + batch
+        if batch and global_batch % self.batches_per_pass == 0:
+            self.model.reset_rnn_states()
+
+    def on_test_begin(self, logs=None):
+        self.model.reset_rnn_states()

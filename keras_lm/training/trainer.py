@@ -1,0 +1,242 @@
+"""`train()`: from a data source to a trained run directory with `model.fit`.
+
+The same function backs `keras-lm train`, `keras-lm finetune` and the Python
+API. Running it again on an interrupted run directory resumes it: the
+`CrashSafeBackupAndRestore` backup restores weights, optimizer and epoch, and
+the data pipeline restarts at exactly the batch the interrupted run would
+have read next, so the resumed run ends with the same weights as an
+uninterrupted one.
+"""
+
+import dataclasses
+import math
+import os
+
+import keras
+import numpy as np
+
+from keras_lm import runs
+from keras_lm.data import language_model_dataset, load_text_corpus
+from keras_lm.errors import KerasLMError
+from keras_lm.io_utils import atomic_path
+from keras_lm.tokenizers import make_tokenizer
+from keras_lm.training import callbacks as lm_callbacks
+from keras_lm.training.metrics import language_model_metrics
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """How to train; every field is a `keras-lm train` flag."""
+
+    seq_len: int = 100
+    batch_size: int = 64
+    epochs: int = 10
+    #: Batches per epoch; None means one pass over the training text.
+    steps_per_epoch: int | None = None
+    #: Validation batches per epoch (at most one pass over validation text).
+    validation_steps: int = 50
+    learning_rate: float = 2e-3
+    warmup_steps: int = 0
+    #: Cosine decay ends at learning_rate * final_learning_rate_ratio.
+    final_learning_rate_ratio: float = 0.1
+    weight_decay: float = 0.0
+    clipnorm: float = 1.0
+    stateful: bool = False
+    seed: int = 0
+    early_stopping_patience: int = 5
+    steps_per_execution: int = 1
+    validation_fraction: float = 0.1
+
+    def check(self):
+        for name in ("seq_len", "batch_size", "epochs", "validation_steps",
+                     "steps_per_execution"):
+            if getattr(self, name) < 1:
+                raise KerasLMError(f"--{name.replace('_', '-')} must be >= 1, "
+                                   f"got {getattr(self, name)}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise KerasLMError("--steps-per-epoch must be >= 1, got "
+                               f"{self.steps_per_epoch}")
+        if self.learning_rate <= 0:
+            raise KerasLMError("--learning-rate must be > 0, got "
+                               f"{self.learning_rate}")
+        return self
+
+
+def learning_rate_schedule(config, total_steps):
+    """Linear warm-up to `learning_rate`, then cosine decay."""
+    decay_steps = max(total_steps - config.warmup_steps, 1)
+    if config.warmup_steps:
+        return keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0, decay_steps=decay_steps,
+            alpha=config.final_learning_rate_ratio,
+            warmup_target=config.learning_rate,
+            warmup_steps=config.warmup_steps)
+    return keras.optimizers.schedules.CosineDecay(
+        config.learning_rate, decay_steps,
+        alpha=config.final_learning_rate_ratio)
+
+
+def make_optimizer(config, total_steps):
+    schedule = learning_rate_schedule(config, total_steps)
+    if config.weight_decay:
+        return keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay,
+                                      beta_2=0.99, clipnorm=config.clipnorm)
+    return keras.optimizers.Adam(schedule, clipnorm=config.clipnorm)
+
+
+def compile_model(model, config, total_steps, chars_per_token=1.0):
+    model.compile(
+        optimizer=make_optimizer(config, total_steps),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=language_model_metrics(chars_per_token),
+        jit_compile=True,  # explicit: Keras' "auto" leaves XLA off on CPU
+        steps_per_execution=1 if config.stateful else config.steps_per_execution,
+    )
+
+
+def _new_run_config(family, data, model_config, training, tokenizer_kind,
+                    vocab_size):
+    from keras_lm import __version__
+
+    return {
+        "keras_lm_version": __version__,
+        "model": {"family": family, "config": model_config},
+        "tokenizer": {"kind": tokenizer_kind, "vocab_size": vocab_size},
+        "data": {"source": data},
+        "training": dataclasses.asdict(training),
+    }
+
+
+def _check_same_run(saved, new, run_dir):
+    """A resumed run must be the same run: refuse silently different flags."""
+    for section in ("model", "data", "tokenizer", "training"):
+        if saved.get(section) != new.get(section):
+            raise KerasLMError(
+                f"{run_dir} holds a run with a different {section} config; "
+                "resume it with the same flags, or pass a new --out")
+
+
+def encode_corpus(tokenizer, text):
+    return np.asarray(tokenizer.encode(text), dtype=np.int32)
+
+
+def chars_per_token(text, ids):
+    return len(text) / max(len(ids), 1)
+
+
+def train(family, run_dir, *, data=None, model_config=None, training=None,
+          tokenizer="char", vocab_size=None, data_dir=None, verbose="auto",
+          init_from=None, freeze_embeddings=False):
+    """Trains a model of `family` ("gru", ...) into `run_dir`.
+
+    Args:
+        family: a key of `keras_lm.models.FAMILIES`.
+        run_dir: the run directory; an interrupted one is resumed.
+        data: text source (see `keras_lm.data.load_text_corpus`).
+        model_config: constructor arguments of the model (vocab_size is
+            filled in from the tokenizer).
+        training: a `TrainingConfig`.
+        tokenizer: tokenizer kind ("char", "word", "subword").
+        vocab_size: vocabulary size for word/subword tokenizers.
+        data_dir: tfds data directory.
+        init_from: `(weights_path, tokenizer)` to fine-tune from.
+        freeze_embeddings: with `init_from`, keep the embedding fixed.
+
+    Returns:
+        The `keras.callbacks.History` of this call's `fit`.
+
+    Example:
+
+    >>> train("gru", "runs/demo", training=TrainingConfig(
+    ...     epochs=1, steps_per_epoch=5, batch_size=8))   # doctest: +SKIP
+    """
+    training = (training or TrainingConfig()).check()
+    run = runs.RunDirectory(run_dir)
+    if os.path.exists(run.path) and not run.exists() and os.listdir(run.path):
+        raise KerasLMError(f"{run.path} exists and is not a run directory; "
+                           "pass an empty or new --out")
+    corpus = load_text_corpus(data, training.validation_fraction, data_dir)
+    if run.exists():
+        saved = run.read_config()
+        text_tokenizer = run.tokenizer()
+        config = dict(saved)
+        _check_same_run(saved, _new_run_config(
+            family, data, {**saved["model"]["config"], **(model_config or {})},
+            training, saved["tokenizer"]["kind"],
+            saved["tokenizer"]["vocab_size"]), run.path)
+        if saved.get("finished"):
+            raise KerasLMError(f"{run.path} has finished training; use "
+                               "`keras-lm finetune` or pass a new --out")
+    else:
+        text_tokenizer = (init_from[1] if init_from else
+                          make_tokenizer(tokenizer, corpus.train, vocab_size))
+        full_model_config = {**(model_config or {}),
+                             "vocab_size": text_tokenizer.vocab_size}
+        config = _new_run_config(family, data, full_model_config, training,
+                                 text_tokenizer.kind, vocab_size)
+
+    train_ids = encode_corpus(text_tokenizer, corpus.train)
+    val_ids = encode_corpus(text_tokenizer, corpus.validation)
+    keras.utils.set_random_seed(training.seed)
+    model = runs.build_model(config["model"])
+
+    probe, layout = language_model_dataset(
+        train_ids, training.seq_len, training.batch_size,
+        stateful=training.stateful, num_batches=1, what="training text")
+    _, val_layout = language_model_dataset(
+        val_ids, training.seq_len, training.batch_size,
+        stateful=training.stateful, num_batches=1, what="validation text")
+    steps = training.steps_per_epoch or layout.batches_per_pass
+    total_steps = steps * training.epochs
+    compile_model(model, training, total_steps,
+                  chars_per_token(corpus.train, train_ids))
+    model(next(iter(probe))[0])  # build: BackupAndRestore needs the weights
+    if init_from:
+        runs.load_weights_checked(model, init_from[0])
+        if freeze_embeddings:
+            model.embedding.trainable = False
+            compile_model(model, training, total_steps,
+                          chars_per_token(corpus.train, train_ids))
+
+    if not run.exists():
+        os.makedirs(run.path, exist_ok=True)
+        text_tokenizer.save(run.path)
+        run.write_config(config)
+
+    initial_epoch = lm_callbacks.read_backup_epoch(run.backup_dir)
+    train_ds, _ = language_model_dataset(
+        train_ids, training.seq_len, training.batch_size,
+        stateful=training.stateful, seed=training.seed,
+        start_batch=initial_epoch * steps,
+        num_batches=(training.epochs - initial_epoch) * steps)
+    val_batches = min(training.validation_steps, val_layout.batches_per_pass)
+    val_ds, _ = language_model_dataset(
+        val_ids, training.seq_len, training.batch_size,
+        stateful=training.stateful, shuffle=False, num_batches=val_batches)
+
+    callbacks = [
+        lm_callbacks.CrashSafeBackupAndRestore(run.backup_dir),
+        lm_callbacks.RunCheckpoints(run.checkpoints),
+        keras.callbacks.TensorBoard(run.logs_dir, update_freq="epoch"),
+        keras.callbacks.CSVLogger(run.history_path, append=True),
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=training.early_stopping_patience),
+    ]
+    if training.stateful:
+        callbacks.append(lm_callbacks.ResetStatesAtStreamStart(
+            layout.batches_per_pass, steps))
+    history = model.fit(train_ds, epochs=training.epochs, steps_per_epoch=steps,
+                        validation_data=val_ds, callbacks=callbacks,
+                        verbose=verbose, shuffle=False)
+    runs.save_keras_model(model, run.model_path)
+    run.write_config({**config, "finished": True})
+    return history
+
+
+def describe_history(history):
+    """The last epoch's metrics as `name=value` pairs, for printing."""
+    if not history.history:
+        return ""
+    last = {k: v[-1] for k, v in history.history.items()}
+    return "  ".join(f"{k}={v:.4f}" for k, v in sorted(last.items())
+                     if isinstance(v, float) and math.isfinite(v))
