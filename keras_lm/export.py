@@ -17,6 +17,7 @@ variables, so calls do not leak into each other and the same seed always
 gives the same text.
 """
 
+import functools
 import os
 
 import tensorflow as tf
@@ -42,10 +43,18 @@ class TextGenerator(tf.Module):
     def __init__(self, model, tokenizer, max_new_tokens=200, temperature=1.0,
                  top_k=0, top_p=1.0, seed=0):
         super().__init__()
-        self.model = model
+        # A partial is not a trackable, so the Keras model's own variables
+        # stay out of the SavedModel; `serving_weights` are what is saved.
+        self._generate_ids = functools.partial(
+            generate_ids, model, decode_loop=compiled_decode_loop(model))
+        # Plain tf.Variables with unique names, fed to the compiled loop in
+        # place of the Keras variables: sessions (saved_model_cli, TF Serving)
+        # cannot restore Keras 3 variables, whose names repeat across layers.
+        self.serving_weights = [
+            tf.Variable(w.value, trainable=False, name=f"weight_{i}")
+            for i, w in enumerate(model.weights)]
         self.tokenizer = tokenizer.graph_module()
         self._defaults = (max_new_tokens, temperature, top_k, top_p, seed)
-        self._decode_loop = compiled_decode_loop(model)
 
     def _generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed):
         checks = [
@@ -68,9 +77,9 @@ class TextGenerator(tf.Module):
             # generate_ids rounds its buffer up to BUCKET tokens, so prompt
             # lengths map onto few compiled programs.
             ids = ragged.to_tensor()
-            new_ids = generate_ids(self.model, ids, lengths, max_new_tokens,
-                                   temperature, top_k, top_p, seed,
-                                   decode_loop=self._decode_loop)
+            new_ids = self._generate_ids(
+                ids, lengths, max_new_tokens, temperature, top_k, top_p, seed,
+                weights=self.serving_weights)
         completion = self.tokenizer.decode(new_ids)
         return {"text": tf.strings.join([prompt, completion]),
                 "completion": completion}

@@ -357,9 +357,10 @@ def date_pairs(num_pairs=20000, seed=0, first_year=1950, last_year=2049):
 
     Example:
 
-    >>> ("3rd of March 2021", "2021-03-03") in [
-    ...     (f, "2021-03-03") for f in _date_formats(datetime.date(2021, 3, 3))]
+    >>> date_pairs(2, seed=0) == date_pairs(2, seed=0)
     True
+    >>> _date_formats(datetime.date(2021, 3, 3))[:2]
+    ['3rd of March 2021', 'March 3, 2021']
     """
     rng = random.Random(seed)
     first = datetime.date(first_year, 1, 1).toordinal()

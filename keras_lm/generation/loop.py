@@ -15,6 +15,7 @@ recompile.
 
 import weakref
 
+import keras
 import tensorflow as tf
 
 from keras_lm.generation.sampling import sample_next_token
@@ -26,9 +27,23 @@ BUCKET = 64
 _compiled_loops = weakref.WeakKeyDictionary()
 
 
-def _decode_loop(model, buffer, prompt_lengths, num_steps, temperature,
+def _decode_loop(model, weights, buffer, prompt_lengths, num_steps,
+                 temperature, top_k, top_p, seed):
+    """Fills the time-major `buffer` (length, batch) from step 0 on.
+
+    The model's weights come in as tensors (`weights`, in `model.weights`
+    order) and are mapped onto its variables with `keras.StatelessScope`, so
+    the compiled program reads no resource variables. That is what lets the
+    exported SavedModel run under TF1-style sessions too (`saved_model_cli`,
+    TF Serving), where XLA cannot read captured variables.
+    """
+    with keras.StatelessScope(state_mapping=list(zip(model.weights, weights))):
+        return _fill_buffer(model, buffer, prompt_lengths, num_steps,
+                            temperature, top_k, top_p, seed)
+
+
+def _fill_buffer(model, buffer, prompt_lengths, num_steps, temperature,
                  top_k, top_p, seed):
-    """Fills the time-major `buffer` (length, batch) from step 0 on."""
     length, batch_size = buffer.shape[0], buffer.shape[1]
     if length is None or batch_size is None:
         length, batch_size = tf.unstack(tf.shape(buffer))
@@ -76,7 +91,7 @@ def _round_up(value, multiple):
 
 def generate_ids(model, prompt_ids, prompt_lengths, max_new_tokens,
                  temperature=1.0, top_k=0, top_p=1.0, seed=0,
-                 decode_loop=None):
+                 decode_loop=None, weights=None):
     """Continues each prompt by `max_new_tokens` tokens.
 
     Works eagerly and inside a `tf.function` (the SavedModel export traces it).
@@ -92,6 +107,8 @@ def generate_ids(model, prompt_ids, prompt_lengths, max_new_tokens,
         seed: int; the same seed gives the same tokens.
         decode_loop: the compiled loop to call, `compiled_decode_loop(model)`
             unless given (the export passes one it tracks).
+        weights: tensors or variables to use as `model.weights` (the export
+            passes its own copies); the model's current weights by default.
 
     Returns:
         int32 `(batch, max_new_tokens)`, the new tokens of every prompt.
@@ -121,8 +138,11 @@ def generate_ids(model, prompt_ids, prompt_lengths, max_new_tokens,
         [prompts, tf.zeros([length - longest, batch_size], tf.int32)], axis=0
     )
     decode_loop = decode_loop or compiled_decode_loop(model)
+    if weights is None:
+        weights = [w.value for w in model.weights]
+    weights = [tf.convert_to_tensor(w) for w in weights]
     buffer = decode_loop(
-        buffer, prompt_lengths, needed - 1,
+        weights, buffer, prompt_lengths, needed - 1,
         tf.cast(temperature, tf.float32), tf.cast(top_k, tf.int32),
         tf.cast(top_p, tf.float32), tf.cast(seed, tf.int32),
     )

@@ -35,6 +35,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         num_heads: number of heads; must divide `d_model`.
         dropout: dropout rate on the attention weights.
         use_bias: whether the four projections have biases.
+        kernel_initializer: initializer of the four projection kernels.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments (`call`, a full pass):
@@ -53,10 +54,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     >>> layer = MultiHeadSelfAttention(d_model=16, num_heads=4)
     >>> x = np.random.rand(2, 5, 16).astype("float32")
     >>> full = layer(x)
-    >>> full.shape
+    >>> tuple(full.shape)
     (2, 5, 16)
     >>> cache = layer.initial_cache(batch_size=2, max_length=8)
-    >>> cache.shape
+    >>> tuple(cache.shape)
     (2, 2, 4, 8, 4)
     >>> steps = []
     >>> for i in range(5):
@@ -67,22 +68,25 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     """
 
     def __init__(self, d_model, num_heads, dropout=0.0, use_bias=True,
-                 **kwargs):
+                 kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
         if num_heads <= 0 or d_model % num_heads:
             raise ValueError(
-                f"num_heads={num_heads} must be a positive divisor of "
-                f"d_model={d_model}; pick e.g. num_heads in "
-                f"{[h for h in range(1, d_model + 1) if d_model % h == 0][:8]}")
+                f"num_heads={num_heads} does not divide d_model={d_model}; "
+                f"choose num_heads so that d_model % num_heads == 0")
         self.d_model = d_model
         self.num_heads = num_heads
         self.head_dim = d_model // num_heads
         self.dropout = dropout
         self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
         def projection(name):
-            return keras.layers.Dense(d_model, use_bias=use_bias, name=name,
-                                      dtype=self.dtype_policy)
+            return keras.layers.Dense(
+                d_model, use_bias=use_bias, name=name,
+                kernel_initializer=keras.initializers.get(
+                    keras.initializers.serialize(self.kernel_initializer)),
+                dtype=self.dtype_policy)
 
         self.query_dense = projection("query")
         self.key_dense = projection("key")
@@ -212,5 +216,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             num_heads=self.num_heads,
             dropout=self.dropout,
             use_bias=self.use_bias,
+            kernel_initializer=keras.initializers.serialize(
+                self.kernel_initializer),
         )
         return config

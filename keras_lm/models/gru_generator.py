@@ -15,7 +15,7 @@ class GRUGenerator(RecurrentLM):
     Example:
 
     >>> model = GRUGenerator(vocab_size=67, embedding_dim=32, rnn_units=64)
-    >>> model(np.zeros((2, 10), "int32")).shape
+    >>> tuple(model(np.zeros((2, 10), "int32")).shape)
     (2, 10, 67)
     >>> keras_lm.generation.generate_ids(model, [[5, 6]], [2], 4).shape
     TensorShape([1, 4])

@@ -3,13 +3,30 @@
 from keras_lm.errors import KerasLMError
 from keras_lm.tokenizers.base import Tokenizer, load_tokenizer, register_tokenizer
 from keras_lm.tokenizers.char import CharTokenizer
+from keras_lm.tokenizers.subword import SubwordTokenizer
+from keras_lm.tokenizers.word import WordTokenizer
 
-__all__ = ["Tokenizer", "CharTokenizer", "load_tokenizer", "make_tokenizer",
-           "register_tokenizer"]
+__all__ = ["Tokenizer", "CharTokenizer", "SubwordTokenizer", "WordTokenizer",
+           "load_tokenizer", "make_tokenizer", "register_tokenizer"]
+
+TOKENIZER_KINDS = ("char", "word", "subword")
 
 
 def make_tokenizer(kind, text, vocab_size=None):
-    """Builds a tokenizer of `kind` from training `text`."""
+    """Builds a tokenizer of `kind` ("char", "word", "subword") from `text`.
+
+    `vocab_size` is the total number of ids (reserved ones included) for the
+    word and subword tokenizers; `None` takes their default. The character
+    tokenizer always uses every character of `text` and ignores it.
+
+    >>> make_tokenizer("char", "abc").vocab_size
+    5
+    """
     if kind == "char":
         return CharTokenizer.from_text(text)
-    raise KerasLMError(f"unknown tokenizer {kind!r}; known: char")
+    if kind == "word":
+        return WordTokenizer.from_text(text, vocab_size)
+    if kind == "subword":
+        return SubwordTokenizer.from_text(text, vocab_size)
+    raise KerasLMError(f"unknown tokenizer {kind!r}; known: "
+                       f"{', '.join(TOKENIZER_KINDS)}")

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import time
 
 import keras
 
@@ -119,3 +120,22 @@ class ResetStatesAtStreamStart(keras.callbacks.Callback):
 
     def on_test_begin(self, logs=None):
         self.model.reset_rnn_states()
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training once `minutes` of wall time have passed."""
+
+    def __init__(self, minutes):
+        super().__init__()
+        self.seconds = minutes * 60.0
+        self.stopped_at_step = None
+
+    def on_train_begin(self, logs=None):
+        self._start = time.monotonic()
+        self._steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps += 1
+        if time.monotonic() - self._start > self.seconds:
+            self.model.stop_training = True
+            self.stopped_at_step = self._steps

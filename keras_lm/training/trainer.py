@@ -126,7 +126,7 @@ def chars_per_token(text, ids):
 
 def train(family, run_dir, *, data=None, model_config=None, training=None,
           tokenizer="char", vocab_size=None, data_dir=None, verbose="auto",
-          init_from=None, freeze_embeddings=False):
+          init_from=None, freeze_embeddings=False, callbacks=()):
     """Trains a model of `family` ("gru", ...) into `run_dir`.
 
     Args:
@@ -141,6 +141,7 @@ def train(family, run_dir, *, data=None, model_config=None, training=None,
         data_dir: tfds data directory.
         init_from: `(weights_path, tokenizer)` to fine-tune from.
         freeze_embeddings: with `init_from`, keep the embedding fixed.
+        callbacks: extra Keras callbacks for `fit`.
 
     Returns:
         The `keras.callbacks.History` of this call's `fit`.
@@ -215,6 +216,7 @@ def train(family, run_dir, *, data=None, model_config=None, training=None,
         stateful=training.stateful, shuffle=False, num_batches=val_batches)
 
     callbacks = [
+        *callbacks,
         lm_callbacks.CrashSafeBackupAndRestore(run.backup_dir),
         lm_callbacks.RunCheckpoints(run.checkpoints),
         keras.callbacks.TensorBoard(run.logs_dir, update_freq="epoch"),

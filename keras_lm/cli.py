@@ -1,0 +1,246 @@
+"""The `keras-lm` command line: train, generate, evaluate, export.
+
+Every command prints one clear line on stderr and exits non-zero on bad
+input (`keras-lm: error: ...`), never a TensorFlow traceback.
+"""
+
+import argparse
+import os
+import sys
+
+# Quiet TensorFlow's C++ start-up chatter before it is imported.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+FAMILY_FLAGS = {
+    "gru": ("embedding_dim", "rnn_units", "num_layers", "dropout"),
+    "lstm": ("embedding_dim", "rnn_units", "num_layers", "dropout",
+             "tie_embeddings"),
+    "transformer": ("num_layers", "num_heads", "d_model", "mlp_dim",
+                    "max_sequence_length", "dropout"),
+}
+MODEL_DEFAULTS = {
+    "gru": {"embedding_dim": 256, "rnn_units": 1024, "num_layers": 1},
+    "lstm": {"embedding_dim": 256, "rnn_units": 512, "num_layers": 2},
+    "transformer": {"num_layers": 4, "num_heads": 4, "d_model": 128,
+                    "max_sequence_length": 256},
+}
+TRAINING_FLAGS = ("seq_len", "batch_size", "epochs", "steps_per_epoch",
+                  "validation_steps", "learning_rate", "warmup_steps",
+                  "weight_decay", "seed", "stateful", "steps_per_execution",
+                  "early_stopping_patience")
+
+
+def _add_training_flags(parser):
+    add = parser.add_argument
+    add("--data", help="tfds name (tiny_shakespeare), a .txt file or folder; "
+                       "default: the embedded corpus (no network)")
+    add("--data-dir", help="TensorFlow Datasets data directory")
+    add("--preset", help="a named recipe from keras_lm.presets "
+                         "(flags still override it)")
+    add("--out", help="run directory (default: runs/<family>)")
+    add("--epochs", type=int)
+    add("--steps-per-epoch", type=int,
+        help="batches per epoch (default: one pass over the text)")
+    add("--validation-steps", type=int)
+    add("--batch-size", type=int)
+    add("--seq-len", type=int, help="tokens per training example")
+    add("--learning-rate", type=float)
+    add("--warmup-steps", type=int)
+    add("--weight-decay", type=float)
+    add("--seed", type=int)
+    add("--steps-per-execution", type=int)
+    add("--early-stopping-patience", type=int)
+    add("--stateful", action="store_true", default=None,
+        help="carry RNN state across batches (truncated BPTT)")
+    add("--tokenizer", choices=["char", "word", "subword"], default=None)
+    add("--vocab-size", type=int, help="vocabulary size (word/subword)")
+    add("--verbose", type=int, choices=[0, 1, 2], default=1)
+
+
+def _add_model_flags(parser, family):
+    kinds = {"dropout": float, "tie_embeddings": None}
+    for name in FAMILY_FLAGS[family]:
+        flag = "--" + name.replace("_", "-")
+        if kinds.get(name, int) is None:
+            parser.add_argument(flag, action="store_true", default=None)
+        else:
+            parser.add_argument(flag, type=kinds.get(name, int))
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="keras-lm",
+        description="Train, sample from, evaluate and export language models "
+                    "with plain Keras.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a model with model.fit")
+    families = train.add_subparsers(dest="family", required=True)
+    for family in FAMILY_FLAGS:
+        sub = families.add_parser(family, help=f"train a {family} model")
+        _add_training_flags(sub)
+        _add_model_flags(sub, family)
+
+    generate = commands.add_parser(
+        "generate", help="sample text from a run directory or SavedModel")
+    generate.add_argument("source", help="run directory or SavedModel folder")
+    generate.add_argument("--prompt", required=True, action="append",
+                          help="text to continue (repeat for a batch)")
+    generate.add_argument("--max-new-tokens", type=int, default=200)
+    generate.add_argument("--temperature", type=float, default=1.0,
+                          help="0 means greedy")
+    generate.add_argument("--top-k", type=int, default=0, help="0 keeps all")
+    generate.add_argument("--top-p", type=float, default=1.0)
+    generate.add_argument("--seed", type=int, default=0)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="loss, perplexity and bits per character")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("--data", help="text to evaluate on (default: the "
+                                         "run's validation split)")
+    evaluate.add_argument("--data-dir")
+    evaluate.add_argument("--max-batches", type=int)
+
+    export = commands.add_parser("export", help="write a SavedModel")
+    export.add_argument("run_dir")
+    export.add_argument("--out", help="default: saved_models/<run name>")
+    export.add_argument("--max-new-tokens", type=int, default=200,
+                        help="default for the serving_default signature")
+    export.add_argument("--temperature", type=float, default=1.0)
+    export.add_argument("--top-k", type=int, default=0)
+    export.add_argument("--top-p", type=float, default=1.0)
+    return parser
+
+
+def _pick(args, names):
+    return {n: getattr(args, n) for n in names
+            if getattr(args, n, None) is not None}
+
+
+def run_train(args):
+    from keras_lm.presets import get_preset
+    from keras_lm.training.trainer import TrainingConfig, train
+
+    preset = get_preset(args.preset, args.family) if args.preset else {}
+    model_config = {**MODEL_DEFAULTS[args.family], **preset.get("model", {}),
+                    **_pick(args, FAMILY_FLAGS[args.family])}
+    training = TrainingConfig(**{**preset.get("training", {}),
+                                 **_pick(args, TRAINING_FLAGS)})
+    out = args.out or os.path.join("runs", args.family)
+    history = train(
+        args.family, out, data=args.data or preset.get("data"),
+        model_config=model_config, training=training,
+        tokenizer=args.tokenizer or preset.get("tokenizer", "char"),
+        vocab_size=args.vocab_size or preset.get("vocab_size"),
+        data_dir=args.data_dir, verbose=args.verbose)
+    from keras_lm.training.trainer import describe_history
+
+    print(f"trained {out}: {describe_history(history)}")
+    _print_sample(out)
+
+
+def _print_sample(run_dir):
+    from keras_lm.generation import generate_text
+    from keras_lm.runs import load_run
+
+    model, tokenizer, _ = load_run(run_dir)
+    print("sample:", generate_text(model, tokenizer, "The ", 200,
+                                   temperature=0.8, seed=0))
+
+
+def _is_saved_model(path):
+    return os.path.isfile(os.path.join(path, "saved_model.pb"))
+
+
+def run_generate(args):
+    from keras_lm.generation import check_sampling_args
+
+    check_sampling_args(args.max_new_tokens, args.temperature, args.top_k,
+                        args.top_p)
+    if _is_saved_model(args.source):
+        texts = _generate_from_saved_model(args)
+    else:
+        from keras_lm.generation import generate_text
+        from keras_lm.runs import load_run
+
+        model, tokenizer, _ = load_run(args.source)
+        texts = generate_text(model, tokenizer, args.prompt,
+                              args.max_new_tokens, args.temperature,
+                              args.top_k, args.top_p, args.seed)
+    for text in texts:
+        print(text)
+
+
+def _generate_from_saved_model(args):
+    import tensorflow as tf
+
+    from keras_lm.errors import KerasLMError
+
+    if any(not p for p in args.prompt):
+        raise KerasLMError("--prompt is empty; give at least one character")
+    loaded = tf.saved_model.load(args.source)
+    outputs = loaded.signatures["generate"](
+        prompt=tf.constant(args.prompt),
+        max_new_tokens=tf.constant(args.max_new_tokens),
+        temperature=tf.constant(args.temperature, tf.float32),
+        top_k=tf.constant(args.top_k), top_p=tf.constant(args.top_p,
+                                                           tf.float32),
+        seed=tf.constant(args.seed))
+    return [t.decode("utf-8", "replace") for t in outputs["text"].numpy()]
+
+
+def run_evaluate(args):
+    from keras_lm.evaluation.language_model import evaluate_run
+
+    scores = evaluate_run(args.run_dir, data=args.data, data_dir=args.data_dir,
+                          max_batches=args.max_batches, verbose=1)
+    for name, value in scores.items():
+        print(f"{name}: {value:.4f}" if isinstance(value, float)
+              else f"{name}: {value}")
+
+
+def run_export(args):
+    from keras_lm.export import export_run
+    from keras_lm.generation import check_sampling_args
+
+    check_sampling_args(args.max_new_tokens, args.temperature, args.top_k,
+                        args.top_p)
+    path = export_run(args.run_dir, args.out,
+                      max_new_tokens=args.max_new_tokens,
+                      temperature=args.temperature, top_k=args.top_k,
+                      top_p=args.top_p)
+    print(f"exported {path}")
+
+
+COMMANDS = {"train": run_train, "generate": run_generate,
+            "evaluate": run_evaluate, "export": run_export}
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    from keras_lm.errors import KerasLMError
+
+    try:
+        COMMANDS[args.command](args)
+    except KerasLMError as e:
+        print(f"keras-lm: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("keras-lm: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a TensorFlow runtime check, e.g. in a SavedModel
+        import tensorflow as tf
+
+        if not isinstance(e, tf.errors.InvalidArgumentError):
+            raise
+        print(f"keras-lm: error: {_first_assertion(e)}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _first_assertion(error):
+    message = getattr(error, "message", str(error))
+    for line in message.splitlines():
+        if "assertion failed:" in line:
+            return line.split("assertion failed:", 1)[1].strip(" []")
+    return message.splitlines()[0] if message else type(error).__name__

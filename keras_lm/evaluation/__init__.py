@@ -1,0 +1,1 @@
+"""Evaluation helpers: translation/summary metrics and attention plots."""

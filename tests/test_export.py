@@ -1,0 +1,122 @@
+"""SavedModel export: strings in, strings out, no keras-lm needed to run it."""
+
+import json
+import os
+import subprocess
+import threading
+
+import pytest
+import tensorflow as tf
+
+from conftest import run_cli, run_without_keras_lm
+from keras_lm.export import export_run
+
+
+@pytest.fixture(scope="module")
+def exported(trained_run, tmp_path_factory):
+    return export_run(trained_run, str(tmp_path_factory.mktemp("sm") / "gru"))
+
+
+STANDALONE = """
+import json, tensorflow as tf
+try:
+    import keras_lm
+    raise SystemExit("keras_lm should not be importable here")
+except ImportError:
+    pass
+loaded = tf.saved_model.load({path!r})
+default = loaded.signatures["serving_default"](prompt=tf.constant(["ROMEO:", "To be"]))
+args = dict(prompt=tf.constant(["ROMEO:"]), max_new_tokens=tf.constant(40),
+            temperature=tf.constant(0.9), top_k=tf.constant(10),
+            top_p=tf.constant(0.95), seed=tf.constant(7))
+first = loaded.signatures["generate"](**args)["text"].numpy()[0].decode()
+second = loaded.signatures["generate"](**args)["text"].numpy()[0].decode()
+print(json.dumps({{"default": [t.decode() for t in default["text"].numpy()],
+                  "first": first, "second": second}}))
+"""
+
+
+def test_runs_with_tensorflow_alone_and_is_reproducible(exported, tmp_path):
+    result = run_without_keras_lm(STANDALONE.format(path=exported), tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["default"][0].startswith("ROMEO:")
+    assert out["default"][1].startswith("To be")
+    assert len(out["default"][0]) > len("ROMEO:")
+    assert out["first"] == out["second"]  # same seed, same text
+    assert len(out["first"]) == len("ROMEO:") + 40  # char model: 1 token = 1 char
+
+
+def test_concurrent_calls_do_not_affect_each_other(exported):
+    loaded = tf.saved_model.load(exported)
+    generate = loaded.signatures["generate"]
+
+    def call(seed, prompt):
+        return generate(prompt=tf.constant([prompt]),
+                        max_new_tokens=tf.constant(30),
+                        temperature=tf.constant(1.0), top_k=tf.constant(0),
+                        top_p=tf.constant(1.0),
+                        seed=tf.constant(seed))["text"].numpy()[0]
+
+    jobs = [(seed, prompt) for seed in range(4) for prompt in ("A", "Be")]
+    alone = {job: call(*job) for job in jobs}
+    together = {}
+    threads = [threading.Thread(target=lambda j=job: together.__setitem__(
+        j, call(*j))) for job in jobs * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert together == alone
+
+
+def test_saved_model_cli_runs_it(exported):
+    cli = os.path.join(os.path.dirname(os.sys.executable), "saved_model_cli")
+    result = subprocess.run(
+        [cli, "run", "--dir", exported, "--tag_set", "serve",
+         "--signature_def", "serving_default",
+         "--input_exprs", 'prompt=["First Citizen:"]'],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "First Citizen:" in result.stdout
+
+
+def test_bad_arguments_fail_inside_the_graph_with_a_clear_message(exported):
+    generate = tf.saved_model.load(exported).signatures["generate"]
+    good = dict(prompt=tf.constant(["x"]), max_new_tokens=tf.constant(5),
+                temperature=tf.constant(1.0), top_k=tf.constant(0),
+                top_p=tf.constant(1.0), seed=tf.constant(0))
+    for bad, message in [({"prompt": tf.constant([""])}, "non-empty"),
+                         ({"top_p": tf.constant(1.5)}, "top_p"),
+                         ({"temperature": tf.constant(-1.0)}, "temperature")]:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            generate(**{**good, **bad})
+
+
+def test_an_interrupted_export_leaves_the_previous_one_intact(
+        trained_run, exported, monkeypatch):
+    before = sorted(os.listdir(exported))
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tf.saved_model, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        export_run(trained_run, exported)
+    assert sorted(os.listdir(exported)) == before
+    leftovers = [n for n in os.listdir(os.path.dirname(exported))
+                 if n.startswith(".tmp")]
+    assert leftovers == []
+
+
+def test_cli_export_defaults_to_saved_models(trained_run, tmp_path):
+    result = run_cli("export", trained_run, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    name = os.path.basename(trained_run)
+    assert os.path.isfile(tmp_path / "saved_models" / name / "saved_model.pb")
+    result = run_cli("generate", tmp_path / "saved_models" / name,
+                     "--prompt", "KING:", "--max-new-tokens", "12",
+                     "--seed", "1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("KING:")

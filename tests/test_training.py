@@ -1,0 +1,107 @@
+"""Training with model.fit: loss falls, runs resume exactly after SIGKILL."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import TINY_GRU_FLAGS, run_cli
+from keras_lm.runs import RunDirectory, load_run
+from keras_lm.training import TrainingConfig, train
+
+
+def test_loss_goes_down_and_the_run_directory_is_complete(trained_run):
+    run = RunDirectory(trained_run)
+    with open(run.history_path) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2
+    assert float(rows[1]["loss"]) < float(rows[0]["loss"])
+    assert float(rows[1]["val_loss"]) < float(rows[0]["val_loss"])
+    assert {"perplexity", "bits_per_character"} <= set(rows[0])
+    for name in ("best.weights.h5", "last.weights.h5", "best.json"):
+        assert os.path.isfile(os.path.join(run.checkpoints, name))
+    assert os.listdir(os.path.join(run.logs_dir, "train"))  # TensorBoard
+    assert os.path.isfile(run.model_path)
+    assert run.read_config()["finished"] is True
+    assert not os.path.exists(run.backup_dir)  # removed once training ends
+
+
+def test_stateful_training_learns(tmp_path, corpus_file):
+    history = train(
+        "gru", str(tmp_path / "stateful"), data=corpus_file,
+        model_config=dict(embedding_dim=16, rnn_units=32, stateful=True),
+        training=TrainingConfig(stateful=True, batch_size=8, seq_len=32,
+                                epochs=2, steps_per_epoch=40,
+                                learning_rate=5e-3), verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    model, _, _ = load_run(str(tmp_path / "stateful"))
+    assert not model.stateful  # generation uses the stateless twin
+
+
+def test_same_command_on_a_finished_run_is_refused_without_damage(trained_run,
+                                                                  corpus_file):
+    before = open(os.path.join(trained_run, "config.json")).read()
+    result = run_cli("train", "gru", "--data", corpus_file, "--out",
+                     trained_run, "--epochs", "2", "--steps-per-epoch", "30",
+                     *TINY_GRU_FLAGS)
+    assert result.returncode == 2
+    assert "has finished training" in result.stderr
+    assert open(os.path.join(trained_run, "config.json")).read() == before
+
+
+def weights_of(path):
+    arrays = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: arrays.__setitem__(name, obj[()])
+                     if isinstance(obj, h5py.Dataset) else None)
+    return arrays
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(
+        tmp_path, corpus_file):
+    args = ["train", "gru", "--data", corpus_file, "--epochs", "4",
+            "--steps-per-epoch", "60", "--seed", "3", *TINY_GRU_FLAGS]
+    reference = tmp_path / "reference"
+    assert run_cli(*args, "--out", reference).returncode == 0
+
+    resumed = tmp_path / "resumed"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keras_lm", *args, "--out", str(resumed)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metadata = resumed / "backup" / "training_metadata.json"
+    deadline = time.time() + 300
+    while not metadata.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # well into the second epoch
+    assert process.poll() is None, "training ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+    # Nothing the killed run wrote is torn: every checkpoint still loads.
+    completed = json.loads(metadata.read_text())["epoch"]
+    assert 1 <= completed < 4
+    for path in [resumed / "checkpoints" / "last.weights.h5",
+                 resumed / "checkpoints" / "best.weights.h5",
+                 resumed / "backup" / f"epoch-{completed}.weights.h5"]:
+        assert weights_of(path)
+
+    result = run_cli(*args, "--out", resumed)
+    assert result.returncode == 0, result.stderr
+    with open(resumed / "history.csv") as f:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
+    assert epochs[-1] == 3 and len(epochs) >= 4  # it resumed, not restarted
+
+    expected = weights_of(reference / "checkpoints" / "last.weights.h5")
+    actual = weights_of(resumed / "checkpoints" / "last.weights.h5")
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        np.testing.assert_allclose(actual[name], expected[name], atol=1e-5,
+                                   err_msg=name)
