@@ -101,6 +101,15 @@ def build_parser():
     evaluate.add_argument("--data-dir")
     evaluate.add_argument("--max-batches", type=int)
 
+    finetune = commands.add_parser(
+        "finetune", help="continue training a run on new text (new run dir)")
+    finetune.add_argument("run_dir", help="the trained run to start from")
+    _add_training_flags(finetune)
+    finetune.add_argument("--freeze-embeddings", action="store_true",
+                          help="keep the token embedding fixed")
+    finetune.add_argument("--max-unknown-fraction", type=float, default=0.005,
+                          help="refuse text with more unknown tokens than this")
+
     export = commands.add_parser("export", help="write a SavedModel")
     export.add_argument("run_dir")
     export.add_argument("--out", help="default: saved_models/<run name>")
@@ -137,6 +146,26 @@ def run_train(args):
 
     print(f"trained {out}: {describe_history(history)}")
     _print_sample(out)
+
+
+def run_finetune(args):
+    import dataclasses
+
+    from keras_lm.runs import RunDirectory
+    from keras_lm.training.trainer import TrainingConfig, finetune
+
+    source = RunDirectory(args.run_dir).require()
+    config = source.read_config()
+    saved = TrainingConfig(**config["training"])
+    training = dataclasses.replace(saved, **_pick(args, TRAINING_FLAGS))
+    out = args.out or source.path.rstrip("/") + "-finetuned"
+    history = finetune(source.path, out, data=args.data, training=training,
+                       freeze_embeddings=args.freeze_embeddings,
+                       max_unknown_fraction=args.max_unknown_fraction,
+                       data_dir=args.data_dir, verbose=args.verbose)
+    from keras_lm.training.trainer import describe_history
+
+    print(f"fine-tuned {out}: {describe_history(history)}")
 
 
 def _print_sample(run_dir):
@@ -213,11 +242,37 @@ def run_export(args):
 
 
 COMMANDS = {"train": run_train, "generate": run_generate,
-            "evaluate": run_evaluate, "export": run_export}
+            "evaluate": run_evaluate, "export": run_export,
+            "finetune": run_finetune}
+
+
+def _import_tensorflow_quietly():
+    """Imports TensorFlow with its native start-up logging silenced.
+
+    TensorFlow's C++ runtime writes INFO lines (oneDNN, CUDA probing) straight
+    to file descriptor 2 before TF_CPP_MIN_LOG_LEVEL takes effect; users of
+    the CLI should see only our own output. Set TF_CPP_MIN_LOG_LEVEL=0 to
+    see them.
+    """
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_logical_devices()  # device probing logs happen here
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    _import_tensorflow_quietly()
     from keras_lm.errors import KerasLMError
 
     try:

@@ -2,11 +2,17 @@
 
 from keras_lm.models.causal_lm import CausalLM
 from keras_lm.models.gru_generator import GRUGenerator
+from keras_lm.models.lstm_language_model import LSTMLanguageModel
 from keras_lm.models.recurrent_lm import RecurrentLM
+from keras_lm.models.seq2seq import Seq2Seq
+from keras_lm.models.transformer_lm import TransformerLM
 
-#: The families `keras-lm train FAMILY` knows, by command-line name.
+#: The decoder-only families `keras-lm train FAMILY` knows, by CLI name.
 FAMILIES = {
     "gru": GRUGenerator,
+    "lstm": LSTMLanguageModel,
+    "transformer": TransformerLM,
 }
 
-__all__ = ["CausalLM", "FAMILIES", "GRUGenerator", "RecurrentLM"]
+__all__ = ["CausalLM", "FAMILIES", "GRUGenerator", "LSTMLanguageModel",
+           "RecurrentLM", "Seq2Seq", "TransformerLM"]

@@ -116,6 +116,15 @@ def _check_same_run(saved, new, run_dir):
                 "resume it with the same flags, or pass a new --out")
 
 
+def token_embedding(model):
+    """The token embedding layer of any keras-lm language model."""
+    for name in ("embedding", "token_embedding"):
+        if hasattr(model, name):
+            return getattr(model, name)
+    raise KerasLMError(f"{type(model).__name__} has no token embedding to "
+                       "freeze")
+
+
 def encode_corpus(tokenizer, text):
     return np.asarray(tokenizer.encode(text), dtype=np.int32)
 
@@ -175,6 +184,8 @@ def train(family, run_dir, *, data=None, model_config=None, training=None,
                              "vocab_size": text_tokenizer.vocab_size}
         config = _new_run_config(family, data, full_model_config, training,
                                  text_tokenizer.kind, vocab_size)
+        if init_from:
+            config["finetuned_from"] = os.path.abspath(init_from[0])
 
     train_ids = encode_corpus(text_tokenizer, corpus.train)
     val_ids = encode_corpus(text_tokenizer, corpus.validation)
@@ -195,7 +206,7 @@ def train(family, run_dir, *, data=None, model_config=None, training=None,
     if init_from:
         runs.load_weights_checked(model, init_from[0])
         if freeze_embeddings:
-            model.embedding.trainable = False
+            token_embedding(model).trainable = False
             compile_model(model, training, total_steps,
                           chars_per_token(corpus.train, train_ids))
 
@@ -233,6 +244,49 @@ def train(family, run_dir, *, data=None, model_config=None, training=None,
     runs.save_keras_model(model, run.model_path)
     run.write_config({**config, "finished": True})
     return history
+
+
+def finetune(source_run, out, *, data, training=None, freeze_embeddings=False,
+             max_unknown_fraction=0.005, data_dir=None, verbose="auto"):
+    """Continues training `source_run` on new text, into a new run `out`.
+
+    The new run keeps the source's model config and tokenizer; text that the
+    tokenizer cannot represent (more than `max_unknown_fraction` unknown
+    tokens) is refused rather than silently changing the vocabulary. The
+    source run directory is only read.
+
+    Example:
+
+    >>> finetune("runs/pretrained", "runs/shakespeare",
+    ...          data="shakespeare.txt")   # doctest: +SKIP
+    """
+    source = runs.RunDirectory(source_run).require()
+    if os.path.abspath(out) == source.path:
+        raise KerasLMError("--out must differ from the source run directory "
+                           "(fine-tuning never modifies the source run)")
+    weights = source.weights_path()
+    if weights is None:
+        raise KerasLMError(f"{source.path} has no checkpoint to fine-tune")
+    config = source.read_config()
+    tokenizer = source.tokenizer()
+    if data is None:
+        raise KerasLMError("fine-tuning needs --data (the new text)")
+    corpus = load_text_corpus(data, (training or TrainingConfig())
+                              .validation_fraction, data_dir)
+    ids = encode_corpus(tokenizer, corpus.train)
+    unknown = float((ids == tokenizer.unk_id).mean()) if len(ids) else 0.0
+    if unknown > max_unknown_fraction:
+        raise KerasLMError(
+            f"{unknown:.1%} of the new text's tokens are unknown to the "
+            f"{tokenizer.kind} tokenizer of {source.path}; it cannot represent "
+            "this text (train a new run instead)")
+    model_config = dict(config["model"]["config"])
+    model_config.pop("vocab_size")
+    return train(config["model"]["family"], out, data=data,
+                 model_config=model_config, training=training,
+                 data_dir=data_dir, verbose=verbose,
+                 init_from=(weights, tokenizer),
+                 freeze_embeddings=freeze_embeddings)
 
 
 def describe_history(history):

@@ -1,0 +1,113 @@
+"""The command line: every bad input is one clear line and a non-zero exit."""
+
+import os
+
+import pytest
+
+from conftest import TINY_GRU_FLAGS, run_cli
+from keras_lm.cli import main
+
+
+def fails_with(capsys, argv, message):
+    """Runs the CLI in-process; asserts exit 2 and one line naming `message`."""
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("keras-lm: error:") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_help_on_every_command():
+    for argv in (["--help"], ["train", "--help"], ["train", "gru", "--help"],
+                 ["train", "lstm", "--help"], ["train", "transformer", "--help"],
+                 ["generate", "--help"], ["evaluate", "--help"],
+                 ["export", "--help"], ["finetune", "--help"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 0
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "does not exist"),
+    (b"", "is empty"),
+    (b"\x00\x01\x02binary", "binary"),
+    (b"\xff\xfe not utf-8", "not valid UTF-8"),
+    (b"short text", "too short for one batch"),
+])
+def test_bad_training_text(capsys, tmp_path, content, message):
+    path = tmp_path / "data.txt"
+    if content is not None:
+        path.write_bytes(content)
+    fails_with(capsys, ["train", "gru", "--data", str(path), "--out",
+                        str(tmp_path / "run"), *TINY_GRU_FLAGS], message)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_unknown_tfds_name(capsys, tmp_path):
+    fails_with(capsys, ["train", "gru", "--data", "no_such_corpus_xyz",
+                        "--out", str(tmp_path / "run")], "TensorFlow Datasets")
+
+
+def test_not_a_run_directory(capsys, tmp_path):
+    for command in (["generate", str(tmp_path), "--prompt", "x"],
+                    ["evaluate", str(tmp_path)], ["export", str(tmp_path)],
+                    ["finetune", str(tmp_path), "--data", "x.txt"]):
+        fails_with(capsys, command, "not a keras-lm run directory")
+    fails_with(capsys, ["generate", str(tmp_path / "missing"), "--prompt",
+                        "x"], "does not exist")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--prompt", ""], "empty"),
+    (["--prompt", "x", "--temperature", "-0.5"], "--temperature"),
+    (["--prompt", "x", "--top-p", "0"], "--top-p"),
+    (["--prompt", "x", "--top-p", "1.01"], "--top-p"),
+    (["--prompt", "x", "--top-k", "-1"], "--top-k"),
+    (["--prompt", "x", "--max-new-tokens", "0"], "--max-new-tokens"),
+])
+def test_bad_sampling_flags(capsys, trained_run, flags, message):
+    fails_with(capsys, ["generate", trained_run, *flags], message)
+
+
+def test_generate_from_run_directory_and_greedy_is_deterministic(capsys,
+                                                                 trained_run):
+    args = ["generate", trained_run, "--prompt", "ROMEO:", "--prompt", "A",
+            "--max-new-tokens", "20", "--temperature", "0"]
+    assert main(args) == 0
+    first = capsys.readouterr().out.splitlines()
+    assert main(args) == 0
+    assert capsys.readouterr().out.splitlines() == first
+    assert first[0].startswith("ROMEO:")
+
+
+def test_checkpoint_with_another_vocabulary_is_refused(capsys, trained_run,
+                                                       tmp_path):
+    import shutil
+
+    from keras_lm.tokenizers import CharTokenizer
+
+    broken = tmp_path / "broken"
+    shutil.copytree(trained_run, broken)
+    CharTokenizer(list("abc")).save(str(broken))  # vocabulary no longer fits
+    fails_with(capsys, ["generate", str(broken), "--prompt", "a"],
+               "does not match")
+    fails_with(capsys, ["evaluate", str(broken)], "does not match")
+
+
+def test_evaluate_reports_loss_perplexity_and_bits(capsys, trained_run):
+    assert main(["evaluate", trained_run, "--max-batches", "3"]) == 0
+    out = capsys.readouterr().out
+    for name in ("loss", "perplexity", "perplexity_per_word",
+                 "bits_per_character"):
+        assert f"\n{name}: " in "\n" + out
+
+
+def test_console_entry_point_runs_as_a_module(trained_run):
+    result = run_cli("generate", trained_run, "--prompt", "KING", "--seed", "3",
+                     "--max-new-tokens", "10")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("KING")
+    bad = run_cli("generate", trained_run, "--prompt", "KING", "--top-p", "2")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        "keras-lm: error: --top-p must be in (0, 1], got 2.0"]
