@@ -54,6 +54,9 @@ def _add_training_flags(parser):
         help="carry RNN state across batches (truncated BPTT)")
     add("--tokenizer", choices=["char", "word", "subword"], default=None)
     add("--vocab-size", type=int, help="vocabulary size (word/subword)")
+    add("--strategy", choices=["default", "mirrored", "multi_worker", "tpu"],
+        default="default", help="tf.distribute strategy (the global batch "
+                                "is split across its replicas)")
     add("--verbose", type=int, choices=[0, 1, 2], default=1)
 
 
@@ -141,10 +144,13 @@ def run_train(args):
         model_config=model_config, training=training,
         tokenizer=args.tokenizer or preset.get("tokenizer", "char"),
         vocab_size=args.vocab_size or preset.get("vocab_size"),
-        data_dir=args.data_dir, verbose=args.verbose)
+        data_dir=args.data_dir, verbose=args.verbose, strategy=args.strategy)
     from keras_lm.training.trainer import describe_history
 
-    print(f"trained {out}: {describe_history(history)}")
+    if history is None:
+        print(f"{out} is already trained with these settings; nothing to do")
+    else:
+        print(f"trained {out}: {describe_history(history)}")
     _print_sample(out)
 
 
@@ -162,7 +168,8 @@ def run_finetune(args):
     history = finetune(source.path, out, data=args.data, training=training,
                        freeze_embeddings=args.freeze_embeddings,
                        max_unknown_fraction=args.max_unknown_fraction,
-                       data_dir=args.data_dir, verbose=args.verbose)
+                       data_dir=args.data_dir, verbose=args.verbose,
+                       strategy=args.strategy)
     from keras_lm.training.trainer import describe_history
 
     print(f"fine-tuned {out}: {describe_history(history)}")
@@ -173,7 +180,12 @@ def _print_sample(run_dir):
     from keras_lm.runs import load_run
 
     model, tokenizer, _ = load_run(run_dir)
-    print("sample:", generate_text(model, tokenizer, "The ", 200,
+    prompt = "The "
+    length = 200
+    if model.max_sequence_length is not None:
+        length = min(length, model.max_sequence_length
+                     - len(tokenizer.encode(prompt)))
+    print("sample:", generate_text(model, tokenizer, prompt, length,
                                    temperature=0.8, seed=0))
 
 

@@ -45,15 +45,22 @@ def test_stateful_training_learns(tmp_path, corpus_file):
     assert not model.stateful  # generation uses the stateless twin
 
 
-def test_same_command_on_a_finished_run_is_refused_without_damage(trained_run,
-                                                                  corpus_file):
+def test_a_finished_run_is_never_retrained_or_damaged(trained_run,
+                                                     corpus_file):
     before = open(os.path.join(trained_run, "config.json")).read()
-    result = run_cli("train", "gru", "--data", corpus_file, "--out",
-                     trained_run, "--epochs", "2", "--steps-per-epoch", "30",
-                     *TINY_GRU_FLAGS)
-    assert result.returncode == 2
-    assert "has finished training" in result.stderr
+    weights = open(os.path.join(trained_run, "checkpoints",
+                                "best.weights.h5"), "rb").read()
+    args = ["train", "gru", "--data", corpus_file, "--out", trained_run,
+            "--steps-per-epoch", "30", *TINY_GRU_FLAGS]
+    same = run_cli(*args, "--epochs", "2")
+    assert same.returncode == 0, same.stderr
+    assert "already trained" in same.stdout
+    other = run_cli(*args, "--epochs", "3")
+    assert other.returncode == 2
+    assert "different training config" in other.stderr
     assert open(os.path.join(trained_run, "config.json")).read() == before
+    assert open(os.path.join(trained_run, "checkpoints", "best.weights.h5"),
+                "rb").read() == weights
 
 
 def weights_of(path):

@@ -14,6 +14,7 @@ import os
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_lm import runs
 from keras_lm.data import language_model_dataset, load_text_corpus
@@ -21,6 +22,8 @@ from keras_lm.errors import KerasLMError
 from keras_lm.io_utils import atomic_path
 from keras_lm.tokenizers import make_tokenizer
 from keras_lm.training import callbacks as lm_callbacks
+from keras_lm.training import optimizers
+from keras_lm.training.distribute import check_global_batch, make_strategy
 from keras_lm.training.metrics import language_model_metrics
 
 
@@ -76,22 +79,66 @@ def learning_rate_schedule(config, total_steps):
         alpha=config.final_learning_rate_ratio)
 
 
-def make_optimizer(config, total_steps):
+def make_optimizer(config, total_steps, replicas=1):
+    """Adam, or AdamW when `weight_decay` is set, with the LR schedule.
+
+    Across several replicas the variants that all-reduce dense gradients are
+    used (see `keras_lm.training.optimizers`).
+    """
     schedule = learning_rate_schedule(config, total_steps)
+    adam, adamw = keras.optimizers.Adam, keras.optimizers.AdamW
+    if replicas > 1:
+        adam, adamw = optimizers.DenseGradientAdam, optimizers.DenseGradientAdamW
     if config.weight_decay:
-        return keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay,
-                                      beta_2=0.99, clipnorm=config.clipnorm)
-    return keras.optimizers.Adam(schedule, clipnorm=config.clipnorm)
+        return adamw(schedule, weight_decay=config.weight_decay, beta_2=0.99,
+                     clipnorm=config.clipnorm)
+    return adam(schedule, clipnorm=config.clipnorm)
 
 
-def compile_model(model, config, total_steps, chars_per_token=1.0):
+def use_xla(strategy=None):
+    """XLA for the train step, except across several CPU/GPU replicas.
+
+    Keras' "auto" leaves XLA off on the CPU, so it is set explicitly. A
+    mirrored multi-device step cannot be one XLA program (each replica's
+    variables live on its own device); TPUStrategy compiles with XLA anyway.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    return strategy.num_replicas_in_sync == 1
+
+
+def compile_model(model, config, total_steps, chars_per_token=1.0,
+                  jit_compile=True):
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
     model.compile(
-        optimizer=make_optimizer(config, total_steps),
+        optimizer=make_optimizer(config, total_steps, replicas),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=language_model_metrics(chars_per_token),
-        jit_compile=True,  # explicit: Keras' "auto" leaves XLA off on CPU
+        jit_compile=jit_compile,
         steps_per_execution=1 if config.stateful else config.steps_per_execution,
     )
+
+
+def _build_and_compile(config, training, train_ids, val_ids, corpus,
+                       init_from, freeze_embeddings):
+    """Builds, (re)loads and compiles the model; call under a strategy scope."""
+    model = runs.build_model(config["model"])
+    probe, layout = language_model_dataset(
+        train_ids, training.seq_len, training.batch_size,
+        stateful=training.stateful, num_batches=1, what="training text")
+    _, val_layout = language_model_dataset(
+        val_ids, training.seq_len, training.batch_size,
+        stateful=training.stateful, num_batches=1, what="validation text")
+    steps = training.steps_per_epoch or layout.batches_per_pass
+    total_steps = steps * training.epochs
+    per_token = chars_per_token(corpus.train, train_ids)
+    model(next(iter(probe))[0])  # build: BackupAndRestore needs the weights
+    if init_from:
+        runs.load_weights_checked(model, init_from[0])
+        if freeze_embeddings:
+            token_embedding(model).trainable = False
+    compile_model(model, training, total_steps, per_token,
+                  jit_compile=use_xla())
+    return model, layout, val_layout, probe
 
 
 def _new_run_config(family, data, model_config, training, tokenizer_kind,
@@ -135,7 +182,8 @@ def chars_per_token(text, ids):
 
 def train(family, run_dir, *, data=None, model_config=None, training=None,
           tokenizer="char", vocab_size=None, data_dir=None, verbose="auto",
-          init_from=None, freeze_embeddings=False, callbacks=()):
+          init_from=None, freeze_embeddings=False, callbacks=(),
+          strategy=None):
     """Trains a model of `family` ("gru", ...) into `run_dir`.
 
     Args:
@@ -151,9 +199,14 @@ def train(family, run_dir, *, data=None, model_config=None, training=None,
         init_from: `(weights_path, tokenizer)` to fine-tune from.
         freeze_embeddings: with `init_from`, keep the embedding fixed.
         callbacks: extra Keras callbacks for `fit`.
+        strategy: a `tf.distribute.Strategy` or a name from
+            `keras_lm.training.distribute.STRATEGIES`; the model, optimizer
+            and metrics are created under its scope and each global batch of
+            `training.batch_size` is split across its replicas.
 
     Returns:
-        The `keras.callbacks.History` of this call's `fit`.
+        The `keras.callbacks.History` of this call's `fit`, or None when
+        `run_dir` already holds this very run, finished (nothing to do).
 
     Example:
 
@@ -175,8 +228,7 @@ def train(family, run_dir, *, data=None, model_config=None, training=None,
             training, saved["tokenizer"]["kind"],
             saved["tokenizer"]["vocab_size"]), run.path)
         if saved.get("finished"):
-            raise KerasLMError(f"{run.path} has finished training; use "
-                               "`keras-lm finetune` or pass a new --out")
+            return None  # the same command again: nothing left to do
     else:
         text_tokenizer = (init_from[1] if init_from else
                           make_tokenizer(tokenizer, corpus.train, vocab_size))
@@ -187,28 +239,16 @@ def train(family, run_dir, *, data=None, model_config=None, training=None,
         if init_from:
             config["finetuned_from"] = os.path.abspath(init_from[0])
 
+    strategy = make_strategy(strategy)
+    check_global_batch(strategy, training.batch_size, training.stateful)
     train_ids = encode_corpus(text_tokenizer, corpus.train)
     val_ids = encode_corpus(text_tokenizer, corpus.validation)
     keras.utils.set_random_seed(training.seed)
-    model = runs.build_model(config["model"])
-
-    probe, layout = language_model_dataset(
-        train_ids, training.seq_len, training.batch_size,
-        stateful=training.stateful, num_batches=1, what="training text")
-    _, val_layout = language_model_dataset(
-        val_ids, training.seq_len, training.batch_size,
-        stateful=training.stateful, num_batches=1, what="validation text")
+    with strategy.scope():
+        model, layout, val_layout, probe = _build_and_compile(
+            config, training, train_ids, val_ids, corpus, init_from,
+            freeze_embeddings)
     steps = training.steps_per_epoch or layout.batches_per_pass
-    total_steps = steps * training.epochs
-    compile_model(model, training, total_steps,
-                  chars_per_token(corpus.train, train_ids))
-    model(next(iter(probe))[0])  # build: BackupAndRestore needs the weights
-    if init_from:
-        runs.load_weights_checked(model, init_from[0])
-        if freeze_embeddings:
-            token_embedding(model).trainable = False
-            compile_model(model, training, total_steps,
-                          chars_per_token(corpus.train, train_ids))
 
     if not run.exists():
         os.makedirs(run.path, exist_ok=True)
@@ -247,7 +287,8 @@ def train(family, run_dir, *, data=None, model_config=None, training=None,
 
 
 def finetune(source_run, out, *, data, training=None, freeze_embeddings=False,
-             max_unknown_fraction=0.005, data_dir=None, verbose="auto"):
+             max_unknown_fraction=0.005, data_dir=None, verbose="auto",
+             strategy=None):
     """Continues training `source_run` on new text, into a new run `out`.
 
     The new run keeps the source's model config and tokenizer; text that the
@@ -286,7 +327,7 @@ def finetune(source_run, out, *, data, training=None, freeze_embeddings=False,
                  model_config=model_config, training=training,
                  data_dir=data_dir, verbose=verbose,
                  init_from=(weights, tokenizer),
-                 freeze_embeddings=freeze_embeddings)
+                 freeze_embeddings=freeze_embeddings, strategy=strategy)
 
 
 def describe_history(history):
