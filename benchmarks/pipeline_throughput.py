@@ -7,7 +7,8 @@ Measures, in one process and interleaved:
   default corpus tokenized with `CharTokenizer`);
 - batches/second that a compiled training step consumes (`train_on_batch`
   on one fixed in-memory batch, compiled exactly as `train()` compiles it)
-  for the two GRU preset sizes.
+  for the two GRU preset sizes, and `model.fit` reading the real pipeline
+  (end to end: ~1.0x the fixed-batch rate means no input stall).
 
     python benchmarks/pipeline_throughput.py [--repeats 3]
 
@@ -84,6 +85,14 @@ def train_rate(model, x, y, num_steps):
     return num_steps / (time.perf_counter() - start)
 
 
+def fit_rate(model, dataset, num_steps):
+    """Batches/second of `model.fit` reading the real pipeline."""
+    start = time.perf_counter()
+    model.fit(dataset, steps_per_epoch=num_steps, epochs=1, verbose=0,
+              shuffle=False)
+    return num_steps / (time.perf_counter() - start)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
@@ -98,10 +107,12 @@ def main():
     print(f"corpus: embedded default, {len(ids)} training tokens, "
           f"vocab {tokenizer.vocab_size}, seq_len {SEQ_LEN}")
 
-    trainers = {}
+    trainers, datasets = {}, {}
     for name, (model_config, batch_size) in MODELS.items():
         trainers[name] = make_trainer(tokenizer.vocab_size, model_config,
                                       batch_size)
+        datasets[name], _ = language_model_dataset(ids, SEQ_LEN, batch_size)
+        fit_rate(trainers[name][0], datasets[name], 2)  # warm-up
         print(f"compiled train step for {name}: "
               f"{trainers[name][3]:.1f} s (excluded below)")
 
@@ -111,6 +122,7 @@ def main():
         for batch_size in sorted({b for _, b in MODELS.values()}, reverse=True)
     }
     steps = {name: [] for name in MODELS}
+    fits = {name: [] for name in MODELS}
     # Interleave the measurements so that load from other processes on the
     # shared CPU affects all of them alike; report the median of the repeats.
     for _ in range(args.repeats):
@@ -119,6 +131,8 @@ def main():
                                        args.pipeline_batches))
         for name, (model, x, y, _) in trainers.items():
             steps[name].append(train_rate(model, x, y, args.train_steps))
+            fits[name].append(fit_rate(model, datasets[name],
+                                       args.train_steps))
 
     median = {key: statistics.median(r) for key, r in pipelines.items()}
     print()
@@ -136,6 +150,10 @@ def main():
         batch_size = MODELS[name][1]
         print(f"  {name}: {consumed:6.2f} batches/s "
               f"(repeats: {', '.join(f'{r:.2f}' for r in rates)})")
+        fitted = statistics.median(fits[name])
+        print(f"    model.fit over the stateless pipeline: {fitted:6.2f} "
+              f"batches/s ({fitted / consumed:.2f}x the fixed-batch rate; "
+              f"repeats: {', '.join(f'{r:.2f}' for r in fits[name])})")
         for layout in ("stateless", "stateful"):
             print(f"    pipeline/{layout} produces "
                   f"{median[layout, batch_size] / consumed:,.0f}x what the "

@@ -26,6 +26,18 @@ PRESETS = {
                      "steps_per_epoch": 150, "learning_rate": 3e-3,
                      "warmup_steps": 100},
     },
+    # Word-level LSTM on tiny Shakespeare (the PyTorch word_language_model
+    # recipe, scaled to a CPU); benchmarks/README.md has its perplexity.
+    "tiny_shakespeare_words": {
+        "family": "lstm",
+        "data": "tiny_shakespeare",
+        "tokenizer": "word",
+        "vocab_size": 8000,
+        "model": {"embedding_dim": 256, "rnn_units": 256, "num_layers": 2,
+                  "dropout": 0.3, "tie_embeddings": True},
+        "training": {"seq_len": 35, "batch_size": 32, "epochs": 6,
+                     "learning_rate": 3e-3, "warmup_steps": 50},
+    },
 }
 
 
