@@ -14,12 +14,13 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("data", "evaluation", "generation", "layers", "models", "runs",
-               "tokenizers", "training")
+_SUBMODULES = ("checkpoints", "data", "evaluation", "generation", "layers",
+               "models", "runs", "tokenizers", "training")
 _FUNCTIONS = {
     "export": ("keras_lm.export", "export"),
     "export_run": ("keras_lm.export", "export_run"),
     "KerasLMError": ("keras_lm.errors", "KerasLMError"),
+    "pipeline": ("keras_lm.pipelines", "pipeline"),
 }
 
 

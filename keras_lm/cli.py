@@ -121,6 +121,10 @@ def build_parser():
     export.add_argument("--temperature", type=float, default=1.0)
     export.add_argument("--top-k", type=int, default=0)
     export.add_argument("--top-p", type=float, default=1.0)
+
+    from keras_lm import cli_import
+
+    cli_import.add_parser(commands)
     return parser
 
 
@@ -253,9 +257,15 @@ def run_export(args):
     print(f"exported {path}")
 
 
+def run_import_gpt2(args):
+    from keras_lm import cli_import
+
+    cli_import.run(args)
+
+
 COMMANDS = {"train": run_train, "generate": run_generate,
             "evaluate": run_evaluate, "export": run_export,
-            "finetune": run_finetune}
+            "finetune": run_finetune, "import-gpt2": run_import_gpt2}
 
 
 def _import_tensorflow_quietly():

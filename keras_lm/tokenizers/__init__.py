@@ -2,11 +2,12 @@
 
 from keras_lm.errors import KerasLMError
 from keras_lm.tokenizers.base import Tokenizer, load_tokenizer, register_tokenizer
+from keras_lm.tokenizers.byte_bpe import ByteBPETokenizer
 from keras_lm.tokenizers.char import CharTokenizer
 from keras_lm.tokenizers.subword import SubwordTokenizer
 from keras_lm.tokenizers.word import WordTokenizer
 
-__all__ = ["Tokenizer", "CharTokenizer", "SubwordTokenizer", "WordTokenizer",
+__all__ = ["Tokenizer", "ByteBPETokenizer", "CharTokenizer", "SubwordTokenizer", "WordTokenizer",
            "load_tokenizer", "make_tokenizer", "register_tokenizer"]
 
 TOKENIZER_KINDS = ("char", "word", "subword")

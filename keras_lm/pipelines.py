@@ -1,0 +1,151 @@
+"""`keras_lm.pipeline`: a Hugging Face-style one-liner for text generation.
+
+    generator = keras_lm.pipeline("text-generation", model="runs/gpt2")
+    generator("Hello, I'm a language model,", max_new_tokens=20, seed=0)
+    # [{"generated_text": "Hello, I'm a language model, ..."}]
+
+`model` is any of:
+
+* a keras-lm run directory (`keras-lm train` or `keras-lm import-gpt2`);
+* a SavedModel folder written by `keras-lm export` (its `generate`
+  signature runs; keras-lm's model code is not needed for it);
+* a Hugging Face GPT-2 checkpoint folder (config.json, model.safetensors,
+  vocab.json, merges.txt), converted in memory on the fly by
+  `keras_lm.checkpoints.load_gpt2`, the converter behind `import-gpt2`.
+"""
+
+import os
+
+from keras_lm.errors import KerasLMError
+
+TASKS = ("text-generation",)
+
+
+def pipeline(task, model=None):
+    """Returns the callable pipeline for `task` over `model` (a path).
+
+    Example:
+
+    >>> generator = pipeline("text-generation", model="runs/gru")  # doctest: +SKIP
+    >>> generator("ROMEO:", max_new_tokens=10)                     # doctest: +SKIP
+    [{'generated_text': 'ROMEO: ...'}]
+    """
+    if task not in TASKS:
+        raise KerasLMError(f"unknown pipeline task {task!r}; known: "
+                           f"{', '.join(TASKS)}")
+    if model is None:
+        raise KerasLMError("pipeline() needs model=PATH: a run directory, a "
+                           "SavedModel folder or a GPT-2 checkpoint folder")
+    return TextGenerationPipeline(model)
+
+
+def _is_saved_model(path):
+    return os.path.isfile(os.path.join(path, "saved_model.pb"))
+
+
+class TextGenerationPipeline:
+    """Continues prompts with a run directory, SavedModel or GPT-2 folder.
+
+    Call it with a string (returns `[{"generated_text": ...}]`) or a list of
+    strings (returns one such list per prompt, as `transformers` does).
+
+    Attributes:
+        source: "run", "saved_model" or "gpt2", what `path` turned out to be.
+        model, tokenizer: the Keras model and tokenizer (None for a
+            SavedModel, which carries its own).
+    """
+
+    def __init__(self, path):
+        from keras_lm.checkpoints.gpt2 import is_gpt2_checkpoint
+
+        path = os.fspath(path)
+        if not os.path.isdir(path):
+            raise KerasLMError(f"{path} is not a folder; pass a run directory, "
+                               "a SavedModel folder or a GPT-2 checkpoint "
+                               "folder")
+        self.path = os.path.abspath(path)
+        self.model = self.tokenizer = self._loaded = None
+        if _is_saved_model(path):
+            import tensorflow as tf
+            import tensorflow_text  # noqa: F401 (ops of in-graph tokenizers)
+
+            self.source = "saved_model"
+            self._loaded = tf.saved_model.load(path)
+            if "generate" not in self._loaded.signatures:
+                raise KerasLMError(f"{path} is a SavedModel without a "
+                                   "'generate' signature; export it with "
+                                   "`keras-lm export`")
+        elif is_gpt2_checkpoint(path):
+            from keras_lm.checkpoints import load_gpt2
+
+            self.source = "gpt2"
+            self.model, self.tokenizer, _ = load_gpt2(path)
+        else:
+            from keras_lm.runs import load_run
+
+            self.source = "run"
+            self.model, self.tokenizer, _ = load_run(path)
+
+    def __repr__(self):
+        return f"TextGenerationPipeline({self.source}: {self.path})"
+
+    def __call__(self, prompts, max_new_tokens=50, temperature=1.0, top_k=0,
+                 top_p=1.0, seed=0, return_full_text=True):
+        """Generates `max_new_tokens` tokens after each prompt.
+
+        Args:
+            prompts: a string or a list of strings.
+            max_new_tokens: tokens to add to every prompt.
+            temperature: 0 for greedy decoding, else the softmax temperature.
+            top_k: keep the k most likely tokens (0 keeps all).
+            top_p: nucleus sampling mass (1 keeps all).
+            seed: the same seed gives the same text.
+            return_full_text: False returns the continuation only.
+        """
+        from keras_lm.generation.text import check_sampling_args
+
+        single = isinstance(prompts, str)
+        prompts = [prompts] if single else list(prompts)
+        if not prompts:
+            raise KerasLMError("give at least one prompt")
+        if any(not isinstance(p, str) or not p for p in prompts):
+            raise KerasLMError("every prompt must be a non-empty string")
+        check_sampling_args(max_new_tokens, temperature, top_k, top_p)
+        if self._loaded is not None:
+            texts = self._generate_saved_model(prompts, max_new_tokens,
+                                               temperature, top_k, top_p,
+                                               seed)
+        else:
+            from keras_lm.generation.text import generate_text
+
+            texts = generate_text(self.model, self.tokenizer, prompts,
+                                  max_new_tokens, temperature, top_k, top_p,
+                                  seed)
+        if not return_full_text:
+            texts = [text[len(prompt):] for prompt, text in zip(prompts, texts)]
+        results = [[{"generated_text": text}] for text in texts]
+        return results[0] if single else results
+
+    def _generate_saved_model(self, prompts, max_new_tokens, temperature,
+                              top_k, top_p, seed):
+        import tensorflow as tf
+
+        try:
+            outputs = self._loaded.signatures["generate"](
+                prompt=tf.constant(prompts),
+                max_new_tokens=tf.constant(max_new_tokens, tf.int32),
+                temperature=tf.constant(temperature, tf.float32),
+                top_k=tf.constant(top_k, tf.int32),
+                top_p=tf.constant(top_p, tf.float32),
+                seed=tf.constant(seed, tf.int32))
+        except tf.errors.InvalidArgumentError as e:
+            message = getattr(e, "message", str(e))
+            for line in message.splitlines():
+                if "assertion failed:" in line:
+                    message = line.split("assertion failed:", 1)[1]
+                    break
+            raise KerasLMError(message.splitlines()[0].strip(" []"))
+        # The prompt is returned as given; only the completion is decoded.
+        return [prompt + completion.decode("utf-8", "replace")
+                for prompt, completion in zip(
+                    prompts, outputs["completion"].numpy())]
