@@ -309,10 +309,11 @@ def generation(vocab_size, batch_sizes, repeats, with_hub):
 
 
 # -- scaling ----------------------------------------------------------------
-def training_scaling(vocab_size, train_ids, steps, repeats, with_hub):
+def training_scaling(vocab_size, train_ids, steps, repeats, with_hub,
+                     spe=8):
     report(f"\n## scaling: training tokens/s (batch {BATCH_SIZE}, "
-           f"steps_per_execution 16, {steps} steps per timed fit, median of "
-           f"{repeats})")
+           f"steps_per_execution {spe}, {steps} steps per timed fit, median "
+           f"of {repeats})")
     points = [(128, 64), (128, 256), (128, 1024), (256, 64), (512, 64)]
     for d_model, context in points:
         tokens = BATCH_SIZE * context
@@ -323,9 +324,9 @@ def training_scaling(vocab_size, train_ids, steps, repeats, with_hub):
                 build_hub(vocab_size, 4, 4, d_model, context), True)
         runs = {name: [] for name in models}
         for name, (model, hub) in models.items():
-            compile_for(model, 2000, 16)
-            ds, _ = dataset(train_ids, context, 16, hub=hub)
-            timed_fit(model, ds, 16, tokens)
+            compile_for(model, 2000, spe)
+            ds, _ = dataset(train_ids, context, spe, hub=hub)
+            timed_fit(model, ds, spe, tokens)
         for _ in range(repeats):
             for name, (model, hub) in models.items():
                 ds, _ = dataset(train_ids, context, steps, hub=hub)
@@ -365,7 +366,9 @@ def main():
     parser.add_argument("--chunks", type=int, default=5,
                         help="interleaved chunks of the full run")
     parser.add_argument("--sweep-steps", type=int, default=128)
-    parser.add_argument("--scaling-steps", type=int, default=32)
+    parser.add_argument("--scaling-steps", type=int, default=24)
+    parser.add_argument("--scaling-hub", action="store_true",
+                        help="also time keras-hub in the training scaling")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-sizes", default="1,32")
     parser.add_argument("--no-hub", action="store_true",
@@ -410,7 +413,7 @@ def main():
                    args.repeats, with_hub)
     if "scaling" in parts:
         training_scaling(vocab_size, train_ids, args.scaling_steps,
-                         args.repeats, with_hub)
+                         args.repeats, with_hub and args.scaling_hub)
         generation_scaling(vocab_size, args.repeats)
     report(f"\nload average at end: {os.getloadavg()[0]:.2f}")
     if args.out:
