@@ -122,9 +122,10 @@ def build_parser():
     export.add_argument("--top-k", type=int, default=0)
     export.add_argument("--top-p", type=float, default=1.0)
 
-    from keras_lm import cli_import
+    from keras_lm import cli_import, cli_seq2seq
 
     cli_import.add_parser(commands)
+    cli_seq2seq.add_parsers(commands, families)
     return parser
 
 
@@ -134,6 +135,10 @@ def _pick(args, names):
 
 
 def run_train(args):
+    if args.family == "seq2seq":
+        from keras_lm import cli_seq2seq
+
+        return cli_seq2seq.train(args)
     from keras_lm.presets import get_preset
     from keras_lm.training.trainer import TrainingConfig, train
 
@@ -235,6 +240,10 @@ def _generate_from_saved_model(args):
 
 
 def run_evaluate(args):
+    from keras_lm import cli_seq2seq
+
+    if cli_seq2seq.is_seq2seq_run(args.run_dir):
+        return cli_seq2seq.evaluate(args)
     from keras_lm.evaluation.language_model import evaluate_run
 
     scores = evaluate_run(args.run_dir, data=args.data, data_dir=args.data_dir,
@@ -245,6 +254,10 @@ def run_evaluate(args):
 
 
 def run_export(args):
+    from keras_lm import cli_seq2seq
+
+    if cli_seq2seq.is_seq2seq_run(args.run_dir):
+        return cli_seq2seq.export(args)
     from keras_lm.export import export_run
     from keras_lm.generation import check_sampling_args
 
@@ -257,6 +270,12 @@ def run_export(args):
     print(f"exported {path}")
 
 
+def run_translate(args):
+    from keras_lm import cli_seq2seq
+
+    cli_seq2seq.translate(args)
+
+
 def run_import_gpt2(args):
     from keras_lm import cli_import
 
@@ -265,7 +284,8 @@ def run_import_gpt2(args):
 
 COMMANDS = {"train": run_train, "generate": run_generate,
             "evaluate": run_evaluate, "export": run_export,
-            "finetune": run_finetune, "import-gpt2": run_import_gpt2}
+            "finetune": run_finetune, "import-gpt2": run_import_gpt2,
+            "translate": run_translate}
 
 
 def _import_tensorflow_quietly():

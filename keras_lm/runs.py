@@ -89,6 +89,9 @@ def build_model(model_config, stateful=None):
     """
     families = model_families()
     family = model_config["family"]
+    if family == "seq2seq":
+        raise KerasLMError("this is a seq2seq run: use `keras-lm translate`, "
+                           "`evaluate` or `export` on it")
     if family not in families:
         raise KerasLMError(f"unknown model family {family!r}; known: "
                            f"{', '.join(sorted(families))}")
