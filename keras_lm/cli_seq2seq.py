@@ -12,14 +12,12 @@
 
 `keras_lm.cli` builds its parser, then calls `add_parsers(commands,
 train_families)`; its evaluate/export handlers hand seq2seq run directories
-(`is_seq2seq_run`) to `evaluate(args)` / `export(args)` here. `main(argv)`
-runs these commands on their own (`python -m keras_lm.cli_seq2seq ...`).
+(`is_seq2seq_run`) to `evaluate(args)` / `export(args)` here.
 
 Nothing here imports TensorFlow at module level, so building the parser
 stays instant and the CLI can quiet TensorFlow's start-up logging first.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -241,60 +239,3 @@ def export(args):
         length_penalty=_option(args, "length_penalty", 0.6),
         max_length=getattr(args, "max_length", None))
     print(f"exported {path}")
-
-
-# ----------------------------------------------------------------------------
-# Stand-alone entry point (and what the tests drive before cli.py wires it)
-
-
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="keras-lm", description="Sequence-to-sequence models: train, "
-                                     "translate, evaluate, export.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    train_parser = commands.add_parser("train", help="train a model")
-    families = train_parser.add_subparsers(dest="family", required=True)
-    evaluate_parser = commands.add_parser("evaluate",
-                                          help="score a seq2seq run")
-    evaluate_parser.add_argument("run_dir")
-    evaluate_parser.add_argument("--data")
-    evaluate_parser.add_argument("--data-dir")
-    evaluate_parser.add_argument("--max-batches", type=int)
-    evaluate_parser.set_defaults(handler=evaluate)
-    export_parser = commands.add_parser("export", help="write a SavedModel")
-    export_parser.add_argument("run_dir")
-    export_parser.add_argument("--out", help="default: saved_models/<run>")
-    export_parser.set_defaults(handler=export)
-    add_parsers(commands, families)
-    return parser
-
-
-def main(argv=None):
-    """`keras-lm` restricted to the seq2seq commands; same error handling
-    (one `keras-lm: error:` line and exit 2 on bad input)."""
-    args = build_parser().parse_args(argv)
-    from keras_lm.cli import _first_assertion, _import_tensorflow_quietly
-
-    _import_tensorflow_quietly()
-    from keras_lm.errors import KerasLMError
-
-    try:
-        args.handler(args)
-    except KerasLMError as e:
-        print(f"keras-lm: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("keras-lm: interrupted", file=sys.stderr)
-        return 130
-    except Exception as e:  # a TensorFlow runtime check
-        import tensorflow as tf
-
-        if not isinstance(e, tf.errors.InvalidArgumentError):
-            raise
-        print(f"keras-lm: error: {_first_assertion(e)}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

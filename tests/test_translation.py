@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from conftest import SHARED_DATA, run_cli, run_without_keras_lm
-from keras_lm.cli_seq2seq import is_seq2seq_run, main
+from keras_lm.cli import main
+from keras_lm.cli_seq2seq import is_seq2seq_run
 from keras_lm.errors import KerasLMError
 from keras_lm.translation import (export_translator, load_translator,
                                   train_seq2seq, translate)
@@ -230,14 +231,6 @@ def test_bad_inputs_give_one_line(date_run, capsys, tmp_path):
     assert not os.path.exists(tmp_path / "b")
 
 
-def _wired():
-    from keras_lm.cli import build_parser
-
-    return "translate" in build_parser()._subparsers._group_actions[0].choices
-
-
-@pytest.mark.skipif(not _wired(),
-                    reason="cli.py does not dispatch seq2seq yet")
 def test_keras_lm_command_dispatches_seq2seq(date_run):
     result = run_cli("translate", date_run["run_dir"], "--text", SOURCES[0],
                      "--beam-width", "2")

@@ -89,9 +89,13 @@ def language_model_dataset(ids, seq_len, batch_size, *, stateful=False,
     else:
         make_batch = _window_batches(ids, seq_len, batch_size, per_pass,
                                      shuffle, seed)
-    dataset = indices.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE,
-                          deterministic=True)
-    return dataset.prefetch(tf.data.AUTOTUNE), layout
+    # Fixed parallelism rather than AUTOTUNE: batches are cheap slices of an
+    # in-memory tensor, and with tf.data autotuning on, `fit()` was measured
+    # returning 3-9 s after its last step (0.01-0.04 s without).
+    dataset = indices.map(make_batch, num_parallel_calls=2, deterministic=True)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.prefetch(2).with_options(options), layout
 
 
 def _window_batches(ids, seq_len, batch_size, per_pass, shuffle, seed):
