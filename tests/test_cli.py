@@ -111,3 +111,15 @@ def test_console_entry_point_runs_as_a_module(trained_run):
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == [
         "keras-lm: error: --top-p must be in (0, 1], got 2.0"]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--d-model", "30", "--num-heads", "4"], "does not divide d_model"),
+    (["--seq-len", "100", "--max-sequence-length", "64"],
+     "longer than the model's context"),
+])
+def test_bad_transformer_shapes(capsys, tmp_path, corpus_file, flags, message):
+    fails_with(capsys, ["train", "transformer", "--data", corpus_file, "--out",
+                        str(tmp_path / "run"), "--batch-size", "4", *flags],
+               message)
+    assert not (tmp_path / "run" / "checkpoints").exists()

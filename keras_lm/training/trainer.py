@@ -122,6 +122,11 @@ def _build_and_compile(config, training, train_ids, val_ids, corpus,
                        init_from, freeze_embeddings):
     """Builds, (re)loads and compiles the model; call under a strategy scope."""
     model = runs.build_model(config["model"])
+    context = model.max_sequence_length
+    if context is not None and training.seq_len > context:
+        raise KerasLMError(
+            f"--seq-len {training.seq_len} is longer than the model's context "
+            f"(--max-sequence-length {context}); lower one or raise the other")
     probe, layout = language_model_dataset(
         train_ids, training.seq_len, training.batch_size,
         stateful=training.stateful, num_batches=1, what="training text")
