@@ -288,7 +288,7 @@ COMMANDS = {"train": run_train, "generate": run_generate,
             "translate": run_translate}
 
 
-def _import_tensorflow_quietly():
+def _import_tensorflow_quietly(probe_devices=True):
     """Imports TensorFlow with its native start-up logging silenced.
 
     TensorFlow's C++ runtime writes INFO lines (oneDNN, CUDA probing) straight
@@ -305,7 +305,10 @@ def _import_tensorflow_quietly():
     try:
         import tensorflow as tf
 
-        tf.config.list_logical_devices()  # device probing logs happen here
+        # Device probing logs happen here. MultiWorkerMirroredStrategy must be
+        # created before the runtime starts, so it skips the probe.
+        if probe_devices:
+            tf.config.list_logical_devices()
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -314,7 +317,8 @@ def _import_tensorflow_quietly():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    _import_tensorflow_quietly()
+    _import_tensorflow_quietly(
+        probe_devices=getattr(args, "strategy", None) != "multi_worker")
     from keras_lm.errors import KerasLMError
 
     try:
