@@ -273,7 +273,6 @@ def train(family, run_dir, *, data=None, model_config=None, training=None,
 
     callbacks = [
         *callbacks,
-        lm_callbacks.CrashSafeBackupAndRestore(run.backup_dir),
         lm_callbacks.RunCheckpoints(run.checkpoints),
         keras.callbacks.TensorBoard(run.logs_dir, update_freq="epoch"),
         keras.callbacks.CSVLogger(run.history_path, append=True),
@@ -283,6 +282,10 @@ def train(family, run_dir, *, data=None, model_config=None, training=None,
     if training.stateful:
         callbacks.append(lm_callbacks.ResetStatesAtStreamStart(
             layout.batches_per_pass, steps))
+    # The backup goes last: once it records an epoch as done, that epoch's
+    # checkpoints and history row are already written. A kill just before it
+    # only repeats the epoch (its history row then appears twice).
+    callbacks.append(lm_callbacks.CrashSafeBackupAndRestore(run.backup_dir))
     history = model.fit(train_ds, epochs=training.epochs, steps_per_epoch=steps,
                         validation_data=val_ds, callbacks=callbacks,
                         verbose=verbose, shuffle=False)
