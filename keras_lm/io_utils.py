@@ -1,6 +1,8 @@
-"""Crash-safe file writing: a file or folder appears whole or not at all."""
+"""Crash-safe file writing (a file or folder appears whole or not at all),
+and reading JSON with a one-line error."""
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -63,3 +65,15 @@ def write_text_atomically(path, text):
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
+
+
+def read_json(path):
+    """Loads a UTF-8 JSON file; bad JSON is a one-line `KerasLMError`."""
+    from keras_lm.errors import KerasLMError
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise KerasLMError(f"{path} is not valid JSON: "
+                           f"{str(e).splitlines()[0]}")

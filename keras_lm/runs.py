@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from keras_lm.errors import KerasLMError
-from keras_lm.io_utils import write_text_atomically
+from keras_lm.io_utils import atomic_path, write_text_atomically
 from keras_lm.tokenizers import load_tokenizer
 
 CONFIG_FILE = "config.json"
@@ -144,7 +144,5 @@ def load_run(path, which="best", stateful=False, batch_size=1):
 
 def save_keras_model(model, path):
     """Saves `model` as a `.keras` file atomically."""
-    from keras_lm.io_utils import atomic_path
-
     with atomic_path(path) as tmp:
         keras.saving.save_model(model, tmp)

@@ -29,6 +29,7 @@ import shutil
 import numpy as np
 
 from keras_lm.errors import KerasLMError
+from keras_lm.io_utils import read_json
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -57,12 +58,7 @@ def read_gpt2_config(checkpoint_dir):
     if not os.path.isfile(path):
         raise KerasLMError(f"{path} not found: a GPT-2 checkpoint folder needs "
                            f"{CONFIG_FILE} and {WEIGHTS_FILE}")
-    try:
-        with open(path, encoding="utf-8") as f:
-            config = json.load(f)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise KerasLMError(f"{path} is not valid JSON: "
-                           f"{str(e).splitlines()[0]}")
+    config = read_json(path)
     model_type = config.get("model_type", "gpt2")
     if model_type != "gpt2":
         raise KerasLMError(f"{path} describes a {model_type!r} model; only "

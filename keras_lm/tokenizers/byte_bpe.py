@@ -41,12 +41,12 @@ with this tokenizer must ``import tensorflow_text`` first.
 """
 
 import functools
-import json
 import os
 
 import tensorflow as tf
 
 from keras_lm.errors import KerasLMError
+from keras_lm.io_utils import read_json
 from keras_lm.tokenizers.base import Tokenizer, register_tokenizer
 
 END_OF_TEXT = "<|endoftext|>"
@@ -103,12 +103,7 @@ def read_vocab_and_merges(directory=None, vocab_path=None, merges_path=None):
                 f"{path} not found: a byte-level BPE tokenizer needs GPT-2's "
                 f"{what} file ({os.path.basename(path)}) next to the "
                 "checkpoint")
-    try:
-        with open(vocab_path, encoding="utf-8") as f:
-            vocabulary = json.load(f)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise KerasLMError(f"{vocab_path} is not valid JSON: "
-                           f"{str(e).splitlines()[0]}")
+    vocabulary = read_json(vocab_path)
     if not isinstance(vocabulary, dict):
         raise KerasLMError(f"{vocab_path} must map tokens to ids (a JSON "
                            "object)")
