@@ -54,10 +54,15 @@ def _add_training_flags(parser):
         help="carry RNN state across batches (truncated BPTT)")
     add("--tokenizer", choices=["char", "word", "subword"], default=None)
     add("--vocab-size", type=int, help="vocabulary size (word/subword)")
-    add("--strategy", choices=["default", "mirrored", "multi_worker", "tpu"],
-        default="default", help="tf.distribute strategy (the global batch "
-                                "is split across its replicas)")
+    add_strategy_flag(parser)
     add("--verbose", type=int, choices=[0, 1, 2], default=1)
+
+
+def add_strategy_flag(parser):
+    parser.add_argument(
+        "--strategy", choices=["default", "mirrored", "multi_worker", "tpu"],
+        default="default", help="tf.distribute strategy (the global batch is "
+                                "split across its replicas)")
 
 
 def _add_model_flags(parser, family):

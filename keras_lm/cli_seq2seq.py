@@ -31,7 +31,7 @@ _TRAIN_FLAGS = ("attention", "bidirectional", "tokenizer", "reverse",
                 "validation_steps", "batch_size", "learning_rate", "seed",
                 "max_examples", "task", "early_stopping_patience",
                 "source_column", "target_column", "validation_fraction",
-                "test_fraction")
+                "test_fraction", "strategy", "steps_per_execution")
 
 
 def is_seq2seq_run(run_dir):
@@ -92,9 +92,12 @@ def _add_train_parser(train_families):
     add("--batch-size", type=int, default=64)
     add("--learning-rate", type=float, default=1e-3)
     add("--early-stopping-patience", type=int, default=5)
+    add("--steps-per-execution", type=int, default=1)
     add("--seed", type=int, default=0)
     add("--out", help=f"run directory (default: {DEFAULT_OUT})")
     add("--verbose", type=int, choices=[0, 1, 2], default=1)
+    from keras_lm.cli import add_strategy_flag  # cli imports this module
+    add_strategy_flag(sub)
     sub.set_defaults(handler=train)
     return sub
 

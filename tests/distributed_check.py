@@ -1,5 +1,6 @@
 """Run in a fresh process by test_distribute.py: two logical CPUs, then
-MirroredStrategy vs the default strategy on every model family."""
+MirroredStrategy vs the default strategy on every model family (the three
+language models and the Seq2Seq translator)."""
 
 import json
 import sys
@@ -11,6 +12,7 @@ tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 from keras_lm.training import TrainingConfig, train  # noqa: E402
+from keras_lm.translation import train_seq2seq  # noqa: E402
 
 corpus, out_dir = sys.argv[1], sys.argv[2]
 MODELS = {
@@ -32,5 +34,14 @@ for family, model_config in MODELS.items():
         results[f"{family}/{strategy}"] = {
             "loss": history.history["loss"],
             "val_loss": history.history["val_loss"]}
+for strategy in ("default", "mirrored"):
+    history = train_seq2seq(
+        f"{out_dir}/seq2seq-{strategy}", tokenizer="char", max_examples=400,
+        max_source_length=40, max_target_length=12, embedding_dim=16,
+        units=16, batch_size=8, epochs=2, steps_per_epoch=5,
+        validation_steps=2, seed=1, verbose=0, strategy=strategy).history
+    results[f"seq2seq/{strategy}"] = {
+        "loss": history.history["loss"],
+        "val_loss": history.history["val_loss"]}
 results["replicas"] = tf.distribute.MirroredStrategy().num_replicas_in_sync
 print(json.dumps(results))

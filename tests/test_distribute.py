@@ -2,6 +2,8 @@
 device with the same global batch; bad strategy setups fail fast."""
 
 import json
+import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +23,7 @@ def test_mirrored_matches_default_for_every_family(tmp_path, corpus_file):
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads(result.stdout.strip().splitlines()[-1])
     assert results["replicas"] == 2
-    for family in ("gru", "lstm", "transformer"):
+    for family in ("gru", "lstm", "transformer", "seq2seq"):
         default, mirrored = results[f"{family}/default"], results[
             f"{family}/mirrored"]
         # Tolerance: the mirrored step runs without XLA and sums gradients
@@ -31,6 +33,50 @@ def test_mirrored_matches_default_for_every_family(tmp_path, corpus_file):
         for key in ("loss", "val_loss"):
             assert mirrored[key] == pytest.approx(default[key], rel=5e-3), (
                 family, key)
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_local_workers_train_like_one_process(tmp_path, corpus_file):
+    # Two worker processes on loopback ports, each with its own TF_CONFIG
+    # and run directory, split every global batch of 8 between them.
+    script = str(Path(__file__).with_name("multi_worker_check.py"))
+    workers = [f"localhost:{port}" for port in _free_ports(2)]
+    processes = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers},
+                     "task": {"type": "worker", "index": index}}
+        processes.append(subprocess.Popen(
+            [sys.executable, script, corpus_file, str(tmp_path / f"w{index}"),
+             "multi_worker"],
+            env={**os.environ, "TF_CONFIG": json.dumps(tf_config)},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    single = subprocess.run(
+        [sys.executable, script, corpus_file, str(tmp_path / "single"),
+         "default"], capture_output=True, text=True, timeout=600)
+    outputs = []
+    for process in processes:
+        try:
+            stdout, stderr = process.communicate(timeout=600)
+        finally:
+            process.kill()
+        assert process.returncode == 0, stderr[-3000:]
+        outputs.append(json.loads(stdout.strip().splitlines()[-1]))
+    assert single.returncode == 0, single.stderr[-3000:]
+    expected = json.loads(single.stdout.strip().splitlines()[-1])
+    assert outputs[0] == outputs[1]  # synchronous: both hold the same model
+    assert outputs[0]["replicas"] == 2 and expected["replicas"] == 1
+    for key in ("loss", "val_loss"):
+        assert outputs[0][key] == pytest.approx(expected[key], rel=5e-3), key
 
 
 def test_tpu_without_a_tpu_fails_fast(monkeypatch):

@@ -86,6 +86,21 @@ def test_cached_decoding_matches_full_causal_pass(pair):
         assert isinstance(cache, tuple) and len(cache) == 2
 
 
+def test_cached_decoding_across_cache_blocks_matches_full_pass():
+    # Decoding reads only the filled 64-position blocks of the cache; 150
+    # positions cross two block boundaries and end in a partial block.
+    layer = make_layer()
+    x = random_inputs(time=150)
+    full = layer(x, causal=True)
+    cache = layer.initial_cache(BATCH, max_length=150)
+    outputs = []
+    for i in range(150):
+        out, cache = layer.call_with_cache(x[:, i:i + 1], cache, np.int32(i))
+        outputs.append(out)
+    np.testing.assert_allclose(np.concatenate(outputs, axis=1), full,
+                               atol=1e-5)
+
+
 def test_padded_positions_never_influence_real_ones():
     layer = make_layer()
     x = random_inputs(seed=0)

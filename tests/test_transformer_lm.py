@@ -68,6 +68,16 @@ def test_compiled_greedy_generation_matches_naive_loop(model):
     np.testing.assert_array_equal(got.numpy(), expected)
 
 
+def test_compiled_generation_across_cache_blocks_matches_naive_loop():
+    # 3 + 140 positions span three 64-token blocks of the KV cache, so the
+    # compiled loop switches between its block branches twice.
+    model = make_model(max_sequence_length=160)
+    prompt = [3, 1, 4]
+    got = generate_ids(model, [prompt], [3], 140, temperature=0.0)
+    np.testing.assert_array_equal(got.numpy()[0],
+                                  naive_greedy(model, prompt, 140))
+
+
 def test_generation_inside_tf_function_with_unknown_shapes(model):
     # The SavedModel export traces generate_ids with unknown batch/width.
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32),

@@ -41,6 +41,28 @@ def tpu_strategy():
     return tf.distribute.TPUStrategy(resolver)
 
 
+class _MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """`MultiWorkerMirroredStrategy` with the `reduce` that Keras 3 expects.
+
+    Keras 3's `fit` calls `strategy.reduce` on a whole `(x, y)` batch before
+    its first step, and on every scalar metric with `axis=0` after each
+    step. `MirroredStrategy` maps `reduce` over a structure; the collective
+    implementation behind this strategy does not ("Attempt to convert a
+    value (PerReplica...)"), and reducing a scalar along axis 0 fails. Here
+    each value is reduced on its own, and a scalar across workers only.
+    """
+
+    def reduce(self, reduce_op, value, axis):
+        return tf.nest.map_structure(
+            lambda v: self._reduce_one(reduce_op, v, axis), value)
+
+    def _reduce_one(self, reduce_op, value, axis):
+        local = self.experimental_local_results(value)[0]
+        if axis is not None and local.shape.rank == 0:
+            axis = None  # a scalar per replica: combine the replicas only
+        return super().reduce(reduce_op, value, axis)
+
+
 def multi_worker_strategy():
     """MultiWorkerMirroredStrategy configured from the TF_CONFIG variable."""
     raw = os.environ.get("TF_CONFIG")
@@ -56,7 +78,7 @@ def multi_worker_strategy():
                            "task.index, e.g. {\"cluster\": {\"worker\": "
                            "[\"localhost:12345\", ...]}, \"task\": {\"type\": "
                            "\"worker\", \"index\": 0}}")
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    return _MultiWorkerMirroredStrategy()
 
 
 def make_strategy(name="default"):

@@ -30,3 +30,11 @@ class DenseGradientAdamW(keras.optimizers.AdamW):
 
     def apply(self, grads, trainable_variables=None):
         return super().apply(_densify(grads), trainable_variables)
+
+
+def adam_classes(replicas=1):
+    """`(Adam, AdamW)`: Keras' own on one replica, the dense-gradient ones
+    across several."""
+    if replicas > 1:
+        return DenseGradientAdam, DenseGradientAdamW
+    return keras.optimizers.Adam, keras.optimizers.AdamW

@@ -86,9 +86,7 @@ def make_optimizer(config, total_steps, replicas=1):
     used (see `keras_lm.training.optimizers`).
     """
     schedule = learning_rate_schedule(config, total_steps)
-    adam, adamw = keras.optimizers.Adam, keras.optimizers.AdamW
-    if replicas > 1:
-        adam, adamw = optimizers.DenseGradientAdam, optimizers.DenseGradientAdamW
+    adam, adamw = optimizers.adam_classes(replicas)
     if config.weight_decay:
         return adamw(schedule, weight_decay=config.weight_decay, beta_2=0.99,
                      clipnorm=config.clipnorm)
