@@ -24,6 +24,19 @@ _MASKED = -1e9
 _DECODE_BLOCK = 64
 
 
+def _keys_and_values(cache, length=None):
+    """`(keys, values)`, each `(batch, heads, positions, head_dim)`, of a
+    stacked cache or a `(keys, values)` pair; the first `length` positions
+    only if given."""
+    if isinstance(cache, (list, tuple)):
+        keys, values = cache
+    else:
+        keys, values = cache[:, 0], cache[:, 1]
+    if length is not None:
+        keys, values = keys[:, :, :length], values[:, :, :length]
+    return keys, values
+
+
 @keras.saving.register_keras_serializable(package="keras_lm")
 class MultiHeadSelfAttention(keras.layers.Layer):
     """Scaled dot-product self-attention over `num_heads` heads.
@@ -199,12 +212,11 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             new_cache = ops.slice_update(
                 cache, [zero, zero, zero, index, zero],
                 ops.cast(update, cache.dtype))
-            key_cache, value_cache = new_cache[:, 0], new_cache[:, 1]
 
         if x.shape[1] == 1 and not training:
-            output = self._attend_one_query(query, key_cache, value_cache,
-                                            index)
+            output = self._attend_one_query(query, new_cache, index)
         else:
+            key_cache, value_cache = _keys_and_values(new_cache)
             max_length = ops.shape(key_cache)[2]
             query_positions = index + ops.arange(ops.shape(x)[1],
                                                  dtype="int32")
@@ -216,7 +228,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                 training)
         return self.output_dense(output), new_cache
 
-    def _attend_one_query(self, query, key_cache, value_cache, index):
+    def _attend_one_query(self, query, cache, index):
         """The decoding step: one query per row at position `index`.
 
         Only the filled part of the cache is read: positions are grouped in
@@ -224,19 +236,20 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         the first `index // _DECODE_BLOCK + 1` blocks (each branch has a static
         length, as XLA needs). A step's cost thus grows with its position,
         not with the buffer: at batch 32 the cache reads dominate the step.
+        The whole cache goes into the switch, and each branch slices it: a
+        slice taken outside would be copied out at every layer and step.
         """
-        max_length = key_cache.shape[2]
+        max_length = _keys_and_values(cache)[0].shape[2]
         if max_length is None or max_length <= _DECODE_BLOCK:
-            return self._attend_prefix(query, key_cache, value_cache, index,
-                                       length=max_length)
+            return self._attend_prefix(query, cache, index, length=max_length)
         lengths = [*range(_DECODE_BLOCK, max_length, _DECODE_BLOCK),
                    max_length]
         branches = [functools.partial(self._attend_prefix, length=length)
                     for length in lengths]
-        return ops.switch(index // _DECODE_BLOCK, branches, query, key_cache,
-                          value_cache, index)
+        return ops.switch(index // _DECODE_BLOCK, branches, query, cache,
+                          index)
 
-    def _attend_prefix(self, query, key_cache, value_cache, index, length):
+    def _attend_prefix(self, query, cache, index, length):
         """Attention of one query over cache positions `0..index`, reading
         the first `length` (> index) positions of the cache.
 
@@ -246,9 +259,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         stacked cache, while the reductions read them in place in one fused
         loop (1.5x faster at batch 32). Computes in float32.
         """
-        if length is not None:
-            key_cache = key_cache[:, :, :length]
-            value_cache = value_cache[:, :, :length]
+        key_cache, value_cache = _keys_and_values(cache, length)
         query = ops.cast(query, "float32") * (1.0 / math.sqrt(self.head_dim))
         keys = ops.cast(key_cache, "float32")  # (batch, heads, keys, dim)
         scores = ops.sum(query * keys, axis=-1)  # (batch, heads, keys)
