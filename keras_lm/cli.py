@@ -27,7 +27,7 @@ MODEL_DEFAULTS = {
 TRAINING_FLAGS = ("seq_len", "batch_size", "epochs", "steps_per_epoch",
                   "validation_steps", "learning_rate", "warmup_steps",
                   "weight_decay", "seed", "stateful", "steps_per_execution",
-                  "early_stopping_patience")
+                  "early_stopping_patience", "random_offsets")
 
 
 def _add_training_flags(parser):
@@ -52,6 +52,9 @@ def _add_training_flags(parser):
     add("--early-stopping-patience", type=int)
     add("--stateful", action="store_true", default=None,
         help="carry RNN state across batches (truncated BPTT)")
+    add("--random-offsets", action="store_true", default=None,
+        help="start each training window at a random offset, anew every "
+             "pass (nanoGPT-style sampling)")
     add("--tokenizer", choices=["char", "word", "subword"], default=None)
     add("--vocab-size", type=int, help="vocabulary size (word/subword)")
     add_strategy_flag(parser)

@@ -9,12 +9,15 @@ import sys
 import time
 
 import h5py
+import keras
 import numpy as np
 import pytest
 
 from conftest import TINY_GRU_FLAGS, run_cli
+from keras_lm.models import TransformerLM
 from keras_lm.runs import RunDirectory, load_run
 from keras_lm.training import TrainingConfig, train
+from keras_lm.training.trainer import make_optimizer
 
 
 def test_loss_goes_down_and_the_run_directory_is_complete(trained_run):
@@ -115,3 +118,23 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(
     for name in expected:
         np.testing.assert_allclose(actual[name], expected[name], atol=1e-5,
                                    err_msg=name)
+
+
+def test_weight_decay_spares_biases_and_layer_norms():
+    keras.utils.set_random_seed(0)
+    model = TransformerLM(vocab_size=11, max_sequence_length=8, num_layers=1,
+                          num_heads=2, d_model=8, output_bias=True)
+    model.build((None, None))
+    optimizer = make_optimizer(
+        TrainingConfig(weight_decay=0.5, learning_rate=0.1), 10, model=model)
+    before = {v.path: np.array(v) for v in model.trainable_variables}
+    # Zero gradients: Adam's step is zero, so only the decay moves weights.
+    optimizer.apply([np.zeros(v.shape, "float32")
+                     for v in model.trainable_variables],
+                    model.trainable_variables)
+    moved = {v.path for v in model.trainable_variables
+             if not np.allclose(np.array(v), before[v.path])}
+    matrices = {v.path for v in model.trainable_variables
+                if len(v.shape) == 2}
+    assert moved == matrices  # kernels and embeddings only
+    assert any("embedding" in path for path in moved)

@@ -7,7 +7,12 @@ targets are the inputs shifted by one token. Shapes are static
 Two layouts:
 
 - **stateless** (default): the corpus is cut into windows of `seq_len + 1`
-  tokens, shuffled anew on every pass over the data.
+  tokens, shuffled anew on every pass over the data. With
+  `random_offsets=True` each window also starts at a random offset inside
+  its stretch of `seq_len` tokens, drawn anew on every pass, so the model
+  sees the text cut at ever different places (nanoGPT samples random
+  windows; this is the stratified version, which still covers every token
+  once per pass).
 - **stateful**: the corpus is cut into `batch_size` contiguous streams, and
   row `i` of batch `k + 1` continues row `i` of batch `k`, so a stateful RNN
   can carry its state across batches (truncated BPTT).
@@ -55,7 +60,8 @@ class Layout:
 
 def language_model_dataset(ids, seq_len, batch_size, *, stateful=False,
                            shuffle=True, seed=0, start_batch=0,
-                           num_batches=None, what="corpus"):
+                           num_batches=None, random_offsets=False,
+                           what="corpus"):
     """Builds the `(inputs, targets)` dataset over the token ids `ids`.
 
     Args:
@@ -67,6 +73,9 @@ def language_model_dataset(ids, seq_len, batch_size, *, stateful=False,
         seed: shuffle seed; pass `p` is shuffled with seed `(seed, p)`.
         start_batch: global index of the first batch (to resume a run).
         num_batches: how many batches to produce; None repeats forever.
+        random_offsets: start each window at a random offset within its
+            `seq_len` tokens, drawn per pass with the seed (stateless layout
+            only).
         what: the name used in the "too short" error message.
 
     Returns:
@@ -88,7 +97,7 @@ def language_model_dataset(ids, seq_len, batch_size, *, stateful=False,
         make_batch = _stream_batches(ids, seq_len, batch_size, per_pass)
     else:
         make_batch = _window_batches(ids, seq_len, batch_size, per_pass,
-                                     shuffle, seed)
+                                     shuffle, seed, random_offsets)
     # Fixed parallelism rather than AUTOTUNE: batches are cheap slices of an
     # in-memory tensor, and with tf.data autotuning on, `fit()` was measured
     # returning 3-9 s after its last step (0.01-0.04 s without).
@@ -98,19 +107,30 @@ def language_model_dataset(ids, seq_len, batch_size, *, stateful=False,
     return dataset.prefetch(2).with_options(options), layout
 
 
-def _window_batches(ids, seq_len, batch_size, per_pass, shuffle, seed):
+def _window_batches(ids, seq_len, batch_size, per_pass, shuffle, seed,
+                   random_offsets):
     tokens = tf.constant(ids)
     num_windows = per_pass * batch_size
     window_offsets = tf.range(seq_len + 1, dtype=tf.int64)
+    last_start = len(ids) - seq_len - 1
 
     def make_batch(index):
         pass_number, position = index // per_pass, index % per_pass
+        pass_seed = tf.stack([tf.cast(seed, tf.int64), pass_number])
         order = tf.range(num_windows, dtype=tf.int64)
         if shuffle:
-            order = tf.random.experimental.stateless_shuffle(
-                order, seed=tf.stack([tf.cast(seed, tf.int64), pass_number]))
+            order = tf.random.experimental.stateless_shuffle(order,
+                                                             seed=pass_seed)
         chosen = order[position * batch_size:(position + 1) * batch_size]
-        windows = tf.gather(tokens, chosen[:, None] * seq_len + window_offsets)
+        starts = chosen * seq_len
+        if random_offsets:
+            # One offset per window and pass, whatever batch it lands in.
+            shifts = tf.random.stateless_uniform(
+                [num_windows], pass_seed + [0, 1 << 32], maxval=seq_len,
+                dtype=tf.int64)
+            starts = tf.minimum(starts + tf.gather(shifts, chosen),
+                                last_start)
+        windows = tf.gather(tokens, starts[:, None] + window_offsets)
         windows = tf.ensure_shape(windows, [batch_size, seq_len + 1])
         return windows[:, :-1], windows[:, 1:]
 
