@@ -9,8 +9,12 @@ karpathy/nanoGPT documents a CPU run on character-level tiny Shakespeare:
 
 i.e. 4 layers, 4 heads, d_model 128, context 64, batch 12, no dropout, no
 biases, AdamW (lr 1e-3, beta2 0.99, weight decay 0.1, gradient clipping 1.0),
-100 warm-up steps then cosine decay to 1e-4 at step 2000. This script
-measures, in one process (so that both models see the same machine load):
+100 warm-up steps then cosine decay to 1e-4 at step 2000. Our model keeps
+its default biases (as GPT-2 and keras-hub's `GPT2CausalLM` have; `--no-bias`
+for nanoGPT's), and by default the full run trains both models on windows at
+random offsets, as nanoGPT samples them (`--fixed-windows` for fixed ones).
+AdamW decays neither biases nor LayerNorm parameters (keras_lm's rule, used
+for both models). This script measures, in one process (so that both models see the same machine load):
 
 - **sweep**: training tokens/second of `TransformerLM` and of keras-hub's
   `GPT2CausalLM` of the same size under `model.fit` (jit_compile=True) for
@@ -88,10 +92,11 @@ def load_data(path):
 
 
 def dataset(ids, context, num_batches, start_batch=0, hub=False,
-            shuffle=True):
+            shuffle=True, random_offsets=False):
     ds, layout = language_model_dataset(
         ids, context, BATCH_SIZE, shuffle=shuffle, seed=0,
-        start_batch=start_batch, num_batches=num_batches)
+        start_batch=start_batch, num_batches=num_batches,
+        random_offsets=random_offsets)
     if hub:  # keras-hub's GPT-2 takes token ids plus a padding mask
         ds = ds.map(lambda x, y: ({"token_ids": x,
                                    "padding_mask": tf.ones_like(x, tf.bool)},
@@ -101,7 +106,7 @@ def dataset(ids, context, num_batches, start_batch=0, hub=False,
 
 # -- models -----------------------------------------------------------------
 def build_ours(vocab_size, num_layers, num_heads, d_model, context,
-               use_bias=False):
+               use_bias=True):
     keras.utils.set_random_seed(0)
     model = TransformerLM(vocab_size, max_sequence_length=context,
                           num_layers=num_layers, num_heads=num_heads,
@@ -212,11 +217,12 @@ def speed_sweep(models, train_ids, spes, steps, repeats):
     return results
 
 
-def full_run(models, train_ids, val_ids, steps, spe, chunks):
+def full_run(models, train_ids, val_ids, steps, spe, chunks,
+             random_offsets):
     """The whole run of every model, in interleaved chunks, then val loss."""
     report(f"\n## full: {steps} steps (nanoGPT schedule), "
            f"steps_per_execution={spe}, trained in {chunks} interleaved "
-           f"chunks")
+           f"chunks, random_offsets={random_offsets}")
     context = NANOGPT["context"]
     tokens = BATCH_SIZE * context
     chunk = steps // chunks
@@ -229,7 +235,7 @@ def full_run(models, train_ids, val_ids, steps, spe, chunks):
     for c in range(chunks):
         for name, (model, hub) in models.items():
             ds, _ = dataset(train_ids, context, chunk, start_batch=c * chunk,
-                            hub=hub)
+                            hub=hub, random_offsets=random_offsets)
             timing = timed_fit(model, ds, chunk, tokens)
             rates[name].append(timing["rate"])
             walls[name] += timing["wall"]
@@ -373,9 +379,12 @@ def main():
     parser.add_argument("--batch-sizes", default="1,32")
     parser.add_argument("--no-hub", action="store_true",
                         help="skip the keras-hub reference")
-    parser.add_argument("--use-bias", action="store_true",
-                        help="biases in our model (nanoGPT's bias=False is "
-                             "the default)")
+    parser.add_argument("--no-bias", action="store_true",
+                        help="no biases in our model (nanoGPT's bias=False;"
+                             " keras-hub's GPT-2 always has them)")
+    parser.add_argument("--fixed-windows", action="store_true",
+                        help="full run: train on fixed windows instead of "
+                             "random offsets (both models)")
     parser.add_argument("--data", default=DATA)
     parser.add_argument("--out", help="also write the report to this file")
     args = parser.parse_args()
@@ -390,13 +399,14 @@ def main():
     report(f"data: tiny Shakespeare, {vocab_size} characters, "
            f"{len(train_ids):,} train / {len(val_ids):,} validation tokens")
     report(f"model: {NANOGPT}, batch {BATCH_SIZE}, dropout 0, "
-           f"use_bias={args.use_bias} (keras-hub's GPT-2 always has biases)")
+           f"use_bias={not args.no_bias} (keras-hub's GPT-2 always has "
+           f"biases)")
 
     def make_models():
         size = {k: NANOGPT[k] for k in ("num_layers", "num_heads", "d_model",
                                         "context")}
         models = {"ours": (build_ours(vocab_size, **size,
-                                      use_bias=args.use_bias), False)}
+                                      use_bias=not args.no_bias), False)}
         if with_hub:
             models["keras-hub"] = (build_hub(vocab_size, **size), True)
         return models
@@ -407,7 +417,7 @@ def main():
                     args.repeats)
     if "full" in parts:
         full_run(make_models(), train_ids, val_ids, args.steps,
-                 args.full_spe, args.chunks)
+                 args.full_spe, args.chunks, not args.fixed_windows)
     if "generate" in parts:
         generation(vocab_size, [int(b) for b in args.batch_sizes.split(",")],
                    args.repeats, with_hub)

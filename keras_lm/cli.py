@@ -53,8 +53,8 @@ def _add_training_flags(parser):
     add("--stateful", action="store_true", default=None,
         help="carry RNN state across batches (truncated BPTT)")
     add("--random-offsets", action="store_true", default=None,
-        help="start each training window at a random offset, anew every "
-             "pass (nanoGPT-style sampling)")
+        help="start each training window at a uniformly random position "
+             "(nanoGPT's sampling) instead of a shuffled fixed grid")
     add("--tokenizer", choices=["char", "word", "subword"], default=None)
     add("--vocab-size", type=int, help="vocabulary size (word/subword)")
     add_strategy_flag(parser)

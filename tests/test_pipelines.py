@@ -32,26 +32,25 @@ def test_each_pass_is_a_new_shuffle_of_every_window():
     assert not np.array_equal(first, second)
 
 
-def test_random_offsets_move_every_window_within_its_stretch():
+def test_random_offsets_start_windows_anywhere_reproducibly():
     dataset, _ = language_model_dataset(IDS, 20, 8, seed=3,
-                                        random_offsets=True,
-                                        num_batches=2 * 62)
+                                        random_offsets=True, num_batches=125)
     all_batches = batches(dataset)
     for x, y in all_batches:  # still contiguous text, targets shifted by one
-        np.testing.assert_array_equal(x[:, 1:] - x[:, :1], np.arange(1, 20) +
-                                      np.zeros((8, 1), int))
+        np.testing.assert_array_equal(x, x[:, :1] + np.arange(20))
         np.testing.assert_array_equal(y, x + 1)
-    starts = [x[:, 0] for x, _ in all_batches]
-    first, second = np.concatenate(starts[:62]), np.concatenate(starts[62:])
-    # Window k starts somewhere in [20k, 20k + 20): every stretch once.
-    assert sorted(first // 20) == sorted(second // 20) == list(range(496))
-    assert len(set(first % 20)) > 10  # offsets vary between windows...
-    assert not np.array_equal(np.sort(first), np.sort(second))  # ...and passes
+    starts = np.concatenate([x[:, 0] for x, _ in all_batches])
+    assert starts.min() >= 0 and starts.max() + 21 <= len(IDS)
+    assert np.mean(starts % 20 != 0) > 0.9  # off the fixed grid...
+    assert np.histogram(starts, bins=5, range=(0, 10_000))[0].min() > 150
     resumed, _ = language_model_dataset(IDS, 20, 8, seed=3,
                                         random_offsets=True, start_batch=70,
                                         num_batches=3)
     for (a, _), (b, _) in zip(all_batches[70:], batches(resumed)):
-        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, b)  # ...yet the same on resume
+    other_seed, _ = language_model_dataset(IDS, 20, 8, seed=4,
+                                           random_offsets=True, num_batches=1)
+    assert not np.array_equal(batches(other_seed)[0][0], all_batches[0][0])
 
 
 def test_stateful_rows_continue_across_batches():

@@ -8,11 +8,11 @@ Two layouts:
 
 - **stateless** (default): the corpus is cut into windows of `seq_len + 1`
   tokens, shuffled anew on every pass over the data. With
-  `random_offsets=True` each window also starts at a random offset inside
-  its stretch of `seq_len` tokens, drawn anew on every pass, so the model
-  sees the text cut at ever different places (nanoGPT samples random
-  windows; this is the stratified version, which still covers every token
-  once per pass).
+  `random_offsets=True` every window instead starts at a uniformly random
+  position, as nanoGPT samples them, so the model sees the text cut at ever
+  different places (on nanoGPT's tiny Shakespeare run this beat both the
+  fixed grid and a grid with a random offset per window; see
+  benchmarks/README.md). A "pass" is then just as many batches.
 - **stateful**: the corpus is cut into `batch_size` contiguous streams, and
   row `i` of batch `k + 1` continues row `i` of batch `k`, so a stateful RNN
   can carry its state across batches (truncated BPTT).
@@ -73,8 +73,8 @@ def language_model_dataset(ids, seq_len, batch_size, *, stateful=False,
         seed: shuffle seed; pass `p` is shuffled with seed `(seed, p)`.
         start_batch: global index of the first batch (to resume a run).
         num_batches: how many batches to produce; None repeats forever.
-        random_offsets: start each window at a random offset within its
-            `seq_len` tokens, drawn per pass with the seed (stateless layout
+        random_offsets: start each window at a uniformly random position,
+            drawn from the seed and the batch index (stateless layout
             only).
         what: the name used in the "too short" error message.
 
@@ -112,25 +112,28 @@ def _window_batches(ids, seq_len, batch_size, per_pass, shuffle, seed,
     tokens = tf.constant(ids)
     num_windows = per_pass * batch_size
     window_offsets = tf.range(seq_len + 1, dtype=tf.int64)
-    last_start = len(ids) - seq_len - 1
+    seed = tf.cast(seed, tf.int64)
 
-    def make_batch(index):
+    def grid_starts(index):
+        """Window starts on the grid of multiples of seq_len, shuffled per
+        pass."""
         pass_number, position = index // per_pass, index % per_pass
-        pass_seed = tf.stack([tf.cast(seed, tf.int64), pass_number])
         order = tf.range(num_windows, dtype=tf.int64)
         if shuffle:
-            order = tf.random.experimental.stateless_shuffle(order,
-                                                             seed=pass_seed)
-        chosen = order[position * batch_size:(position + 1) * batch_size]
-        starts = chosen * seq_len
-        if random_offsets:
-            # One offset per window and pass, whatever batch it lands in.
-            shifts = tf.random.stateless_uniform(
-                [num_windows], pass_seed + [0, 1 << 32], maxval=seq_len,
-                dtype=tf.int64)
-            starts = tf.minimum(starts + tf.gather(shifts, chosen),
-                                last_start)
-        windows = tf.gather(tokens, starts[:, None] + window_offsets)
+            order = tf.random.experimental.stateless_shuffle(
+                order, seed=tf.stack([seed, pass_number]))
+        return order[position * batch_size:(position + 1) * batch_size] * seq_len
+
+    def random_starts(index):
+        """Uniformly random window starts (nanoGPT's `get_batch`)."""
+        return tf.random.stateless_uniform(
+            [batch_size], tf.stack([seed + 1, index]),
+            maxval=len(ids) - seq_len, dtype=tf.int64)
+
+    starts_of = random_starts if random_offsets else grid_starts
+
+    def make_batch(index):
+        windows = tf.gather(tokens, starts_of(index)[:, None] + window_offsets)
         windows = tf.ensure_shape(windows, [batch_size, seq_len + 1])
         return windows[:, :-1], windows[:, 1:]
 

@@ -49,8 +49,8 @@ class TrainingConfig:
     early_stopping_patience: int = 5
     steps_per_execution: int = 1
     validation_fraction: float = 0.1
-    #: Start each training window at a random offset, drawn anew every pass
-    #: (see `keras_lm.data.language_model_dataset`).
+    #: Start each training window at a uniformly random position instead of
+    #: on a shuffled grid (see `keras_lm.data.language_model_dataset`).
     random_offsets: bool = False
 
     def check(self):
