@@ -24,11 +24,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(__file__))
 
 from machine import describe_machine  # noqa: E402
+from train_preset import train_preset  # noqa: E402
 
 from keras_lm.data.tfds_offline import place_in_download_cache  # noqa: E402
 from keras_lm.evaluation.language_model import evaluate_run  # noqa: E402
-from keras_lm.presets import PRESETS  # noqa: E402
-from keras_lm.training.callbacks import TimeBudget  # noqa: E402
 from keras_lm.training.trainer import (TrainingConfig, finetune,  # noqa: E402
                                        train)
 
@@ -36,16 +35,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def word_preset(minutes, data_dir, workdir):
-    preset = PRESETS["tiny_shakespeare_words"]
-    run_dir = os.path.join(workdir, "words")
-    budget = TimeBudget(minutes)
-    start = time.time()
-    train("lstm", run_dir, data=preset["data"], model_config=preset["model"],
-          training=TrainingConfig(**preset["training"]),
-          tokenizer=preset["tokenizer"], vocab_size=preset["vocab_size"],
-          data_dir=data_dir, verbose=2, callbacks=[budget])
-    wall = time.time() - start
-    scores = evaluate_run(run_dir, data_dir=data_dir)
+    wall, budget, scores = train_preset(
+        "tiny_shakespeare_words", os.path.join(workdir, "words"), minutes,
+        data_dir)
     print(f"word preset: {wall / 60:.1f} min, stopped at step "
           f"{budget.stopped_at_step}; validation perplexity per token "
           f"{scores['perplexity']:.1f}, per whitespace word "

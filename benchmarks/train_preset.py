@@ -25,6 +25,22 @@ from keras_lm.training.callbacks import TimeBudget  # noqa: E402
 from keras_lm.training.trainer import TrainingConfig, train  # noqa: E402
 
 
+def train_preset(name, out, minutes, data_dir=None):
+    """Trains preset `name` into `out` for at most `minutes`; returns
+    `(wall_seconds, budget, scores)` with `evaluate_run`'s scores."""
+    preset = presets.PRESETS[name]
+    budget = TimeBudget(minutes)
+    start = time.time()
+    train(preset["family"], out, data=preset.get("data"),
+          model_config=preset["model"],
+          training=TrainingConfig(**preset["training"]),
+          tokenizer=preset.get("tokenizer", "char"),
+          vocab_size=preset.get("vocab_size"),
+          data_dir=data_dir, verbose=2, callbacks=[budget])
+    wall = time.time() - start
+    return wall, budget, evaluate_run(out, data_dir=data_dir)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--preset", default="tiny_shakespeare")
@@ -35,18 +51,12 @@ def main():
         os.path.dirname(__file__), "../../shared/data/tinyshakespeare/input.txt"))
     args = parser.parse_args()
 
-    preset = presets.PRESETS[args.preset]
-    if preset.get("data") == "tiny_shakespeare" and os.path.isfile(args.local_file):
+    if (presets.PRESETS[args.preset].get("data") == "tiny_shakespeare"
+            and os.path.isfile(args.local_file)):
         place_in_download_cache("tiny_shakespeare", args.local_file, args.data_dir)
     shutil.rmtree(args.out, ignore_errors=True)
-    budget = TimeBudget(args.minutes)
-    start = time.time()
-    train(preset["family"], args.out, data=preset.get("data"),
-          model_config=preset["model"],
-          training=TrainingConfig(**preset["training"]),
-          data_dir=args.data_dir, verbose=2, callbacks=[budget])
-    wall = time.time() - start
-    scores = evaluate_run(args.out, data_dir=args.data_dir)
+    wall, budget, scores = train_preset(args.preset, args.out, args.minutes,
+                                        args.data_dir)
     print(f"machine: {describe_machine()}")
     print(f"preset {args.preset}: wall {wall / 60:.1f} min (budget "
           f"{args.minutes} min, stopped early at step {budget.stopped_at_step})")
