@@ -125,7 +125,11 @@ def export_run(run_dir, path=None, **defaults):
     from keras_lm.runs import load_run
 
     model, tokenizer, _ = load_run(run_dir)
-    if path is None:
-        name = os.path.basename(os.path.normpath(run_dir))
-        path = os.path.join(DEFAULT_EXPORT_ROOT, name)
-    return export(model, tokenizer, path, **defaults)
+    return export(model, tokenizer, path or default_export_path(run_dir),
+                  **defaults)
+
+
+def default_export_path(run_dir):
+    """`saved_models/<run directory name>`, where exports land by default."""
+    return os.path.join(DEFAULT_EXPORT_ROOT,
+                        os.path.basename(os.path.normpath(run_dir)))

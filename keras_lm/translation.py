@@ -53,8 +53,9 @@ from keras_lm.data.pairs import (DATE_SOURCE, encode_pairs, load_pairs,
                                  split_pairs, target_specials,
                                  tfds_pair_features)
 from keras_lm.errors import KerasLMError
-from keras_lm.io_utils import atomic_directory, write_text_atomically
-from keras_lm.models.seq2seq import ATTENTION_KINDS, Seq2Seq, masked_loss
+from keras_lm.export import default_export_path
+from keras_lm.io_utils import atomic_directory
+from keras_lm.models.seq2seq import ATTENTION_KINDS, Seq2Seq, compile_seq2seq
 from keras_lm.tokenizers import TOKENIZER_KINDS, load_tokenizer, make_tokenizer
 from keras_lm.training import callbacks as lm_callbacks
 from keras_lm.training.distribute import check_global_batch, make_strategy
@@ -64,7 +65,6 @@ from keras_lm.training.trainer import use_xla
 FAMILY = "seq2seq"
 SOURCE_TOKENIZER_DIR = "source_tokenizer"
 TARGET_TOKENIZER_DIR = "target_tokenizer"
-DEFAULT_EXPORT_ROOT = "saved_models"
 TASKS = ("translation", "summarization")
 #: tfds names whose targets are summaries (ROUGE is their headline metric).
 SUMMARIZATION_SOURCES = ("cnn_dailymail", "gigaword")
@@ -423,11 +423,9 @@ def train_seq2seq(run_dir, data=None, *, attention="additive",
         model = Seq2Seq.from_config(config["model"]["config"])
         model((train_pairs.source_ids[:1], train_pairs.decoder_input_ids[:1]))
         adam, _ = adam_classes(strategy.num_replicas_in_sync)
-        model.compile(
-            optimizer=adam(learning_rate, clipnorm=clipnorm),
-            loss=masked_loss(), metrics=[_masked_accuracy()],
-            jit_compile=jit_compile and use_xla(strategy),
-            steps_per_execution=steps_per_execution)
+        compile_seq2seq(model, optimizer=adam(learning_rate, clipnorm=clipnorm),
+                        jit_compile=jit_compile and use_xla(strategy),
+                        steps_per_execution=steps_per_execution)
     steps = steps_per_epoch or len(train_pairs) // batch_size
 
     if not run.exists():
@@ -464,12 +462,6 @@ def train_seq2seq(run_dir, data=None, *, attention="additive",
     runs.save_keras_model(model, run.model_path)
     run.write_config({**config, "finished": True})
     return TrainingResult(run.path, history, stats)
-
-
-def _masked_accuracy():
-    from keras_lm.evaluation.translation_metrics import MaskedTokenAccuracy
-
-    return MaskedTokenAccuracy()
 
 
 # ----------------------------------------------------------------------------
@@ -767,8 +759,7 @@ def evaluate_translation(run_dir, data=None, *, beam_width=4,
     encoded = encode_pairs(kept, translator.source_tokenizer,
                            translator.target_tokenizer, cap_s, cap_t + 1)
     model = translator.model
-    model.compile(loss=masked_loss(), metrics=[_masked_accuracy()],
-                  jit_compile=False)
+    compile_seq2seq(model, jit_compile=False)
     loss, accuracy = model.evaluate(_eval_dataset(encoded, batch_size),
                                     verbose=verbose)
     # One chunk first, so the timing below leaves XLA compilation out.
@@ -894,9 +885,7 @@ def export_translator(run_dir, path=None, beam_width=4, length_penalty=0.6,
         "serving_default": module.serving_default.get_concrete_function(),
         "translate": module.translate.get_concrete_function(),
     }
-    if path is None:
-        name = os.path.basename(os.path.normpath(run_dir))
-        path = os.path.join(DEFAULT_EXPORT_ROOT, name)
+    path = path or default_export_path(run_dir)
     info = {"family": FAMILY, "beam_width": int(beam_width),
             "length_penalty": float(length_penalty),
             "max_length": int(max_length),
@@ -908,6 +897,7 @@ def export_translator(run_dir, path=None, beam_width=4, length_penalty=0.6,
                 translator.target_tokenizer.kind)}
     with atomic_directory(path) as tmp:
         tf.saved_model.save(module, tmp, signatures=signatures)
-        write_text_atomically(os.path.join(tmp, "keras_lm_translator.json"),
-                              json.dumps(info, indent=2))
+        # The whole folder appears atomically, so a plain write suffices.
+        with open(os.path.join(tmp, "keras_lm_translator.json"), "w") as f:
+            json.dump(info, f, indent=2)
     return os.path.abspath(path)

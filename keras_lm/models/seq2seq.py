@@ -258,11 +258,13 @@ def masked_loss():
                                                       ignore_class=0)
 
 
-def compile_seq2seq(model, learning_rate=1e-3, **kwargs):
-    """Compiles `model` with Adam, `masked_loss()` and masked token accuracy."""
+def compile_seq2seq(model, learning_rate=1e-3, optimizer=None, **kwargs):
+    """Compiles `model` with `masked_loss()` and masked token accuracy, and
+    `optimizer` (Adam at `learning_rate` if None); `kwargs` go to
+    `compile`."""
     from keras_lm.evaluation.translation_metrics import MaskedTokenAccuracy
 
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+    model.compile(optimizer=optimizer or keras.optimizers.Adam(learning_rate),
                   loss=masked_loss(), metrics=[MaskedTokenAccuracy()],
                   **kwargs)
     return model
