@@ -17,8 +17,8 @@ __version__ = "0.1.0"
 _SUBMODULES = ("checkpoints", "data", "evaluation", "generation", "layers",
                "models", "runs", "tokenizers", "training")
 _FUNCTIONS = {
-    "export": ("keras_lm.export", "export"),
-    "export_run": ("keras_lm.export", "export_run"),
+    "export": ("keras_lm.serving", "export"),
+    "export_run": ("keras_lm.serving", "export_run"),
     "KerasLMError": ("keras_lm.errors", "KerasLMError"),
     "pipeline": ("keras_lm.pipelines", "pipeline"),
 }

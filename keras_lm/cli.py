@@ -206,16 +206,14 @@ def _print_sample(run_dir):
                                    temperature=0.8, seed=0))
 
 
-def _is_saved_model(path):
-    return os.path.isfile(os.path.join(path, "saved_model.pb"))
-
-
 def run_generate(args):
     from keras_lm.generation import check_sampling_args
 
+    from keras_lm.serving import is_saved_model
+
     check_sampling_args(args.max_new_tokens, args.temperature, args.top_k,
                         args.top_p)
-    if _is_saved_model(args.source):
+    if is_saved_model(args.source):
         texts = _generate_from_saved_model(args)
     else:
         from keras_lm.generation import generate_text
@@ -230,21 +228,14 @@ def run_generate(args):
 
 
 def _generate_from_saved_model(args):
-    import tensorflow as tf
-
     from keras_lm.errors import KerasLMError
+    from keras_lm.serving import generate_with_export, load_export
 
     if any(not p for p in args.prompt):
         raise KerasLMError("--prompt is empty; give at least one character")
-    loaded = tf.saved_model.load(args.source)
-    outputs = loaded.signatures["generate"](
-        prompt=tf.constant(args.prompt),
-        max_new_tokens=tf.constant(args.max_new_tokens),
-        temperature=tf.constant(args.temperature, tf.float32),
-        top_k=tf.constant(args.top_k), top_p=tf.constant(args.top_p,
-                                                           tf.float32),
-        seed=tf.constant(args.seed))
-    return [t.decode("utf-8", "replace") for t in outputs["text"].numpy()]
+    return generate_with_export(
+        load_export(args.source), args.prompt, args.max_new_tokens,
+        args.temperature, args.top_k, args.top_p, args.seed)
 
 
 def run_evaluate(args):
@@ -266,7 +257,7 @@ def run_export(args):
 
     if cli_seq2seq.is_seq2seq_run(args.run_dir):
         return cli_seq2seq.export(args)
-    from keras_lm.export import export_run
+    from keras_lm.serving import export_run
     from keras_lm.generation import check_sampling_args
 
     check_sampling_args(args.max_new_tokens, args.temperature, args.top_k,

@@ -39,10 +39,6 @@ def pipeline(task, model=None):
     return TextGenerationPipeline(model)
 
 
-def _is_saved_model(path):
-    return os.path.isfile(os.path.join(path, "saved_model.pb"))
-
-
 class TextGenerationPipeline:
     """Continues prompts with a run directory, SavedModel or GPT-2 folder.
 
@@ -57,6 +53,7 @@ class TextGenerationPipeline:
 
     def __init__(self, path):
         from keras_lm.checkpoints.gpt2 import is_gpt2_checkpoint
+        from keras_lm.serving import is_saved_model, load_export
 
         path = os.fspath(path)
         if not os.path.isdir(path):
@@ -65,16 +62,9 @@ class TextGenerationPipeline:
                                "folder")
         self.path = os.path.abspath(path)
         self.model = self.tokenizer = self._loaded = None
-        if _is_saved_model(path):
-            import tensorflow as tf
-            import tensorflow_text  # noqa: F401 (ops of in-graph tokenizers)
-
+        if is_saved_model(path):
             self.source = "saved_model"
-            self._loaded = tf.saved_model.load(path)
-            if "generate" not in self._loaded.signatures:
-                raise KerasLMError(f"{path} is a SavedModel without a "
-                                   "'generate' signature; export it with "
-                                   "`keras-lm export`")
+            self._loaded = load_export(path)
         elif is_gpt2_checkpoint(path):
             from keras_lm.checkpoints import load_gpt2
 
@@ -112,9 +102,11 @@ class TextGenerationPipeline:
             raise KerasLMError("every prompt must be a non-empty string")
         check_sampling_args(max_new_tokens, temperature, top_k, top_p)
         if self._loaded is not None:
-            texts = self._generate_saved_model(prompts, max_new_tokens,
-                                               temperature, top_k, top_p,
-                                               seed)
+            from keras_lm.serving import generate_with_export
+
+            texts = generate_with_export(self._loaded, prompts,
+                                         max_new_tokens, temperature, top_k,
+                                         top_p, seed)
         else:
             from keras_lm.generation.text import generate_text
 
@@ -125,27 +117,3 @@ class TextGenerationPipeline:
             texts = [text[len(prompt):] for prompt, text in zip(prompts, texts)]
         results = [[{"generated_text": text}] for text in texts]
         return results[0] if single else results
-
-    def _generate_saved_model(self, prompts, max_new_tokens, temperature,
-                              top_k, top_p, seed):
-        import tensorflow as tf
-
-        try:
-            outputs = self._loaded.signatures["generate"](
-                prompt=tf.constant(prompts),
-                max_new_tokens=tf.constant(max_new_tokens, tf.int32),
-                temperature=tf.constant(temperature, tf.float32),
-                top_k=tf.constant(top_k, tf.int32),
-                top_p=tf.constant(top_p, tf.float32),
-                seed=tf.constant(seed, tf.int32))
-        except tf.errors.InvalidArgumentError as e:
-            message = getattr(e, "message", str(e))
-            for line in message.splitlines():
-                if "assertion failed:" in line:
-                    message = line.split("assertion failed:", 1)[1]
-                    break
-            raise KerasLMError(message.splitlines()[0].strip(" []"))
-        # The prompt is returned as given; only the completion is decoded.
-        return [prompt + completion.decode("utf-8", "replace")
-                for prompt, completion in zip(
-                    prompts, outputs["completion"].numpy())]

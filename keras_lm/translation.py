@@ -53,7 +53,7 @@ from keras_lm.data.pairs import (DATE_SOURCE, encode_pairs, load_pairs,
                                  split_pairs, target_specials,
                                  tfds_pair_features)
 from keras_lm.errors import KerasLMError
-from keras_lm.export import default_export_path
+from keras_lm.serving import default_export_path
 from keras_lm.io_utils import atomic_directory
 from keras_lm.models.seq2seq import ATTENTION_KINDS, Seq2Seq, compile_seq2seq
 from keras_lm.tokenizers import TOKENIZER_KINDS, load_tokenizer, make_tokenizer

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import run_cli, run_without_keras_lm
-from keras_lm.export import export_run
+from keras_lm.serving import export_run
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +120,12 @@ def test_cli_export_defaults_to_saved_models(trained_run, tmp_path):
                      "--seed", "1")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("KING:")
+
+
+def test_keras_lm_export_stays_the_function_once_everything_is_imported():
+    import keras_lm
+    import keras_lm.serving  # noqa: F401
+    import keras_lm.translation  # noqa: F401
+
+    assert keras_lm.export is keras_lm.serving.export
+    assert keras_lm.export_run is keras_lm.serving.export_run

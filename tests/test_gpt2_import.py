@@ -126,7 +126,7 @@ print(json.dumps([t.decode("utf-8") for t in out["text"].numpy()]))
 
 @pytest.fixture(scope="module")
 def saved_model(run_dir, tmp_path_factory):
-    from keras_lm.export import export_run
+    from keras_lm.serving import export_run
 
     return export_run(run_dir, str(tmp_path_factory.mktemp("sm") / "gpt2"))
 

@@ -1,4 +1,8 @@
-"""SavedModel export: raw strings in, generated strings out.
+"""SavedModel export (`keras_lm.export`) and running what it wrote: raw
+strings in, generated strings out.
+
+(The module is not called `export`: importing a submodule of that name would
+replace the `keras_lm.export` function with the module.)
 
 The exported graph holds the tokenizer's lookup tables, the model weights
 and the compiled sampling loop, so TF Serving, `saved_model_cli` or
@@ -23,6 +27,7 @@ import os
 import tensorflow as tf
 
 from keras_lm.generation.loop import compiled_decode_loop, generate_ids
+from keras_lm.errors import KerasLMError
 from keras_lm.io_utils import atomic_directory
 
 DEFAULT_EXPORT_ROOT = "saved_models"
@@ -133,3 +138,48 @@ def default_export_path(run_dir):
     """`saved_models/<run directory name>`, where exports land by default."""
     return os.path.join(DEFAULT_EXPORT_ROOT,
                         os.path.basename(os.path.normpath(run_dir)))
+
+
+def is_saved_model(path):
+    """Whether the folder `path` holds a SavedModel."""
+    return os.path.isfile(os.path.join(path, "saved_model.pb"))
+
+
+def load_export(path):
+    """Loads a SavedModel written by `export`, with the tensorflow-text ops
+    that subword and byte-level BPE tokenizers need."""
+    import tensorflow_text  # noqa: F401 (registers the tokenizers' ops)
+
+    loaded = tf.saved_model.load(path)
+    if "generate" not in loaded.signatures:
+        raise KerasLMError(f"{path} is a SavedModel without a 'generate' "
+                           "signature; export it with `keras-lm export`")
+    return loaded
+
+
+def generate_with_export(loaded, prompts, max_new_tokens, temperature=1.0,
+                         top_k=0, top_p=1.0, seed=0):
+    """Each prompt plus its completion, from `load_export`'s `generate`.
+
+    A failed check inside the graph (e.g. a prompt longer than the context)
+    becomes a one-line `KerasLMError`.
+    """
+    try:
+        outputs = loaded.signatures["generate"](
+            prompt=tf.constant(prompts),
+            max_new_tokens=tf.constant(max_new_tokens, tf.int32),
+            temperature=tf.constant(temperature, tf.float32),
+            top_k=tf.constant(top_k, tf.int32),
+            top_p=tf.constant(top_p, tf.float32),
+            seed=tf.constant(seed, tf.int32))
+    except tf.errors.InvalidArgumentError as e:
+        message = getattr(e, "message", str(e))
+        for line in message.splitlines():
+            if "assertion failed:" in line:
+                message = line.split("assertion failed:", 1)[1]
+                break
+        raise KerasLMError(message.splitlines()[0].strip(" []"))
+    # The prompt is returned as given; only the completion is decoded.
+    return [prompt + completion.decode("utf-8", "replace")
+            for prompt, completion in zip(prompts,
+                                          outputs["completion"].numpy())]
