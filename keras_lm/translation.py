@@ -445,17 +445,8 @@ def train_seq2seq(run_dir, data=None, *, attention="additive",
     if validation_steps:
         val_ds = val_ds.take(validation_steps)
 
-    all_callbacks = [
-        *callbacks,
-        lm_callbacks.RunCheckpoints(run.checkpoints),
-        keras.callbacks.TensorBoard(run.logs_dir, update_freq="epoch"),
-        keras.callbacks.CSVLogger(run.history_path, append=True),
-        keras.callbacks.EarlyStopping(monitor="val_loss",
-                                      patience=early_stopping_patience),
-        # Last, as in `keras_lm.training.train`: an epoch the backup records
-        # as done already has its checkpoints and history row.
-        lm_callbacks.CrashSafeBackupAndRestore(run.backup_dir),
-    ]
+    all_callbacks = lm_callbacks.run_callbacks(run, early_stopping_patience,
+                                               extra=callbacks)
     history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps,
                         validation_data=val_ds, callbacks=all_callbacks,
                         verbose=verbose, shuffle=False)

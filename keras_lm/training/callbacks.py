@@ -139,3 +139,23 @@ class TimeBudget(keras.callbacks.Callback):
         if time.monotonic() - self._start > self.seconds:
             self.model.stop_training = True
             self.stopped_at_step = self._steps
+
+
+def run_callbacks(run, patience, extra=(), before_backup=()):
+    """The callbacks of a training run into `run` (a `RunDirectory`).
+
+    `extra` come first, then the best/last checkpoints, TensorBoard, the
+    history CSV, early stopping on `val_loss`, `before_backup`, and the
+    crash-safe backup last: once it records an epoch as done, that epoch's
+    checkpoints and history row are already written. A kill just before it
+    only repeats the epoch (its history row then appears twice).
+    """
+    return [
+        *extra,
+        RunCheckpoints(run.checkpoints),
+        keras.callbacks.TensorBoard(run.logs_dir, update_freq="epoch"),
+        keras.callbacks.CSVLogger(run.history_path, append=True),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience),
+        *before_backup,
+        CrashSafeBackupAndRestore(run.backup_dir),
+    ]

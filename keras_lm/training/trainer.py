@@ -289,21 +289,11 @@ def train(family, run_dir, *, data=None, model_config=None, training=None,
         val_ids, training.seq_len, training.batch_size,
         stateful=training.stateful, shuffle=False, num_batches=val_batches)
 
-    callbacks = [
-        *callbacks,
-        lm_callbacks.RunCheckpoints(run.checkpoints),
-        keras.callbacks.TensorBoard(run.logs_dir, update_freq="epoch"),
-        keras.callbacks.CSVLogger(run.history_path, append=True),
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=training.early_stopping_patience),
-    ]
-    if training.stateful:
-        callbacks.append(lm_callbacks.ResetStatesAtStreamStart(
-            layout.batches_per_pass, steps))
-    # The backup goes last: once it records an epoch as done, that epoch's
-    # checkpoints and history row are already written. A kill just before it
-    # only repeats the epoch (its history row then appears twice).
-    callbacks.append(lm_callbacks.CrashSafeBackupAndRestore(run.backup_dir))
+    stream_resets = ([lm_callbacks.ResetStatesAtStreamStart(
+        layout.batches_per_pass, steps)] if training.stateful else [])
+    callbacks = lm_callbacks.run_callbacks(
+        run, training.early_stopping_patience, extra=callbacks,
+        before_backup=stream_resets)
     history = model.fit(train_ds, epochs=training.epochs, steps_per_epoch=steps,
                         validation_data=val_ds, callbacks=callbacks,
                         verbose=verbose, shuffle=False)
