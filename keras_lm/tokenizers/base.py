@@ -81,3 +81,14 @@ def load_tokenizer(directory):
         raise KerasLMError(f"unknown tokenizer kind {saved['kind']!r} in "
                            f"{path}; known: {', '.join(sorted(_registry))}")
     return _registry[saved["kind"]].from_config(saved["config"])
+
+
+def import_tensorflow_text(what):
+    """Imports tensorflow-text for the tokenizer `what`, or says to install
+    it in one line."""
+    try:
+        import tensorflow_text
+    except ImportError as e:  # pragma: no cover - a dependency of keras-lm
+        raise KerasLMError(f"the {what} tokenizer needs tensorflow-text; "
+                           "pip install tensorflow-text") from e
+    return tensorflow_text

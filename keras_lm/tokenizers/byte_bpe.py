@@ -47,7 +47,8 @@ import tensorflow as tf
 
 from keras_lm.errors import KerasLMError
 from keras_lm.io_utils import read_json
-from keras_lm.tokenizers.base import Tokenizer, register_tokenizer
+from keras_lm.tokenizers.base import (Tokenizer, import_tensorflow_text,
+                                      register_tokenizer)
 
 END_OF_TEXT = "<|endoftext|>"
 VOCAB_FILE = "vocab.json"
@@ -77,15 +78,6 @@ def bytes_to_unicode():
             chars[b] = chr(256 + extra)
             extra += 1
     return chars
-
-
-def _import_tensorflow_text():
-    try:
-        import tensorflow_text
-    except ImportError as e:  # pragma: no cover - a dependency of keras-lm
-        raise KerasLMError("the byte-level BPE tokenizer needs "
-                           "tensorflow-text; pip install tensorflow-text") from e
-    return tensorflow_text
 
 
 def read_vocab_and_merges(directory=None, vocab_path=None, merges_path=None):
@@ -232,7 +224,7 @@ class _GraphByteBPE(tf.Module):
 
     def __init__(self, vocabulary, merges, surface):
         super().__init__()
-        _import_tensorflow_text()
+        import_tensorflow_text("byte-level BPE")
         byte_chars = bytes_to_unicode()
         self.byte_to_char = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
@@ -263,7 +255,7 @@ class _GraphByteBPE(tf.Module):
         character's segment its last whitespace character, which is what
         ``\\s+(?!\\S)`` does; every other piece is its own segment.
         """
-        text = _import_tensorflow_text()
+        text = import_tensorflow_text("byte-level BPE")
         runs = text.regex_split(strings, _RUNS, keep_delim_regex_pattern=_RUNS)
         flat = runs.flat_values
         count = tf.shape(flat, out_type=tf.int64)[0]
@@ -323,7 +315,7 @@ class _GraphByteBPE(tf.Module):
         return tf.RaggedTensor.from_row_lengths(values, lengths)
 
     def encode(self, strings):
-        text = _import_tensorflow_text()
+        text = import_tensorflow_text("byte-level BPE")
         segments = self._segments(strings)  # [batch, (segments)]
         words = text.regex_split(segments.flat_values, _PRETOKEN,
                                  keep_delim_regex_pattern=_PRETOKEN)

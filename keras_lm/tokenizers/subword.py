@@ -39,7 +39,8 @@ import re
 import tensorflow as tf
 
 from keras_lm.errors import KerasLMError
-from keras_lm.tokenizers.base import Tokenizer, register_tokenizer
+from keras_lm.tokenizers.base import (Tokenizer, import_tensorflow_text,
+                                      register_tokenizer)
 from keras_lm.tokenizers.word import (char_class, is_punctuation,
                                       punctuation_class, whitespace_class)
 
@@ -66,15 +67,6 @@ def _training_words(text):
 
 def _mark_space(word):
     return word.replace(" ", SPACE)
-
-
-def _import_tensorflow_text():
-    try:
-        import tensorflow_text
-    except ImportError as e:  # pragma: no cover - a dependency of keras-lm
-        raise KerasLMError("the subword tokenizer needs tensorflow-text; "
-                           "pip install tensorflow-text") from e
-    return tensorflow_text
 
 
 @register_tokenizer
@@ -221,7 +213,7 @@ class _SubwordGraphTokenizer(tf.Module):
 
     def __init__(self, vocabulary, pattern, surface, unk_id):
         super().__init__()
-        text = _import_tensorflow_text()
+        text = import_tensorflow_text("subword")
         self.pattern = pattern
         self.unk_id = unk_id
         self.wordpiece = text.FastWordpieceTokenizer(
@@ -232,7 +224,7 @@ class _SubwordGraphTokenizer(tf.Module):
                                    trainable=False)
 
     def encode(self, strings):
-        text = _import_tensorflow_text()
+        text = import_tensorflow_text("subword")
         words = text.regex_split(strings, self.pattern,
                                  keep_delim_regex_pattern=self.pattern)
         flat = words.flat_values
