@@ -18,7 +18,6 @@ Nothing here imports TensorFlow at module level, so building the parser
 stays instant and the CLI can quiet TensorFlow's start-up logging first.
 """
 
-import json
 import os
 import sys
 
@@ -37,12 +36,9 @@ _TRAIN_FLAGS = ("attention", "bidirectional", "tokenizer", "reverse",
 def is_seq2seq_run(run_dir):
     """Whether `run_dir` is a seq2seq run directory (reads config.json
     only, so it needs no TensorFlow)."""
-    path = os.path.join(run_dir, "config.json")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f).get("model", {}).get("family") == "seq2seq"
-    except (OSError, ValueError, AttributeError):
-        return False
+    from keras_lm.runs import RunDirectory
+
+    return RunDirectory(run_dir).family() == "seq2seq"
 
 
 def _add_train_parser(train_families):

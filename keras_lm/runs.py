@@ -16,12 +16,8 @@ nothing but this folder.
 import json
 import os
 
-import keras
-import numpy as np
-
 from keras_lm.errors import KerasLMError
 from keras_lm.io_utils import atomic_path, write_text_atomically
-from keras_lm.tokenizers import load_tokenizer
 
 CONFIG_FILE = "config.json"
 
@@ -65,11 +61,23 @@ class RunDirectory:
         with open(self.config_path, encoding="utf-8") as f:
             return json.load(f)
 
+    def family(self):
+        """The model family recorded in config.json ("gru", "seq2seq", ...),
+        or None without a readable one. Reads the JSON only, so the CLI can
+        route a run directory before importing TensorFlow."""
+        try:
+            with open(self.config_path, encoding="utf-8") as f:
+                return json.load(f)["model"]["family"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def write_config(self, config):
         os.makedirs(self.path, exist_ok=True)
         write_text_atomically(self.config_path, json.dumps(config, indent=2))
 
     def tokenizer(self):
+        from keras_lm.tokenizers import load_tokenizer
+
         return load_tokenizer(self.path)
 
     def weights_path(self, which="best"):
@@ -103,6 +111,8 @@ def build_model(model_config, stateful=None):
 
 def build_by_calling(model, batch_size=1, length=2):
     """Creates the variables of `model` by calling it once on zeros."""
+    import numpy as np
+
     model(np.zeros((batch_size, length), dtype="int32"))
     return model
 
@@ -137,12 +147,14 @@ def load_run(path, which="best", stateful=False, batch_size=1):
     weights = run.weights_path(which)
     if weights is None:
         raise KerasLMError(f"{path} has no checkpoint yet; train it first "
-                           "(`keras-lm train ... --out {path}`)")
+                           f"(`keras-lm train ... --out {path}`)")
     load_weights_checked(model, weights)
     return model, tokenizer, config
 
 
 def save_keras_model(model, path):
     """Saves `model` as a `.keras` file atomically."""
+    import keras
+
     with atomic_path(path) as tmp:
         keras.saving.save_model(model, tmp)

@@ -358,11 +358,10 @@ def train_seq2seq(run_dir, data=None, *, attention="additive",
         raise KerasLMError(f"{run.path} exists and is not a run directory; "
                            "pass an empty or new --out")
     if run.exists():
+        if run.family() != FAMILY:
+            raise KerasLMError(f"{run.path} holds a {run.family()} run, not "
+                               "a seq2seq one; pass a new --out")
         saved = run.read_config()
-        if saved.get("model", {}).get("family") != FAMILY:
-            raise KerasLMError(f"{run.path} holds a "
-                               f"{saved.get('model', {}).get('family')} run, "
-                               "not a seq2seq one; pass a new --out")
         _check_same_run(saved, new_config, run.path)
         if saved.get("finished"):
             return TrainingResult(run.path, None, saved.get("data_stats", {}))
@@ -495,10 +494,10 @@ def load_translator(run_dir, which="best"):
     >>> translator = load_translator("runs/dates")   # doctest: +SKIP
     """
     run = runs.RunDirectory(run_dir).require()
+    if run.family() != FAMILY:
+        raise KerasLMError(f"{run.path} is a {run.family()} language-model "
+                           "run, not a seq2seq run")
     config = run.read_config()
-    if config.get("model", {}).get("family") != FAMILY:
-        raise KerasLMError(f"{run.path} is a {config['model']['family']} "
-                           "language-model run, not a seq2seq run")
     source_tokenizer, target_tokenizer = _load_tokenizers(run.path)
     model = Seq2Seq.from_config(config["model"]["config"])
     specials = target_specials(target_tokenizer)

@@ -227,6 +227,14 @@ def test_bad_inputs_give_one_line(date_run, capsys, tmp_path):
                "41 tokens, more than the model's max_source_length of 40")
     fails_with(capsys, ["translate", str(tmp_path), "--text", "x"],
                "not a keras-lm run directory")
+    lm_run = tmp_path / "lm_run"  # a language-model run, by its config
+    lm_run.mkdir()
+    (lm_run / "config.json").write_text(
+        '{"model": {"family": "gru", "config": {}}}', encoding="utf-8")
+    fails_with(capsys, ["translate", str(lm_run), "--text", "x"],
+               "is not a seq2seq run; use `keras-lm generate`")
+    fails_with(capsys, ["train", "seq2seq", "--data", str(no_tabs),
+                        "--out", str(lm_run)], "holds a gru run")
     assert not os.path.exists(tmp_path / "a")
     assert not os.path.exists(tmp_path / "b")
 
