@@ -35,11 +35,12 @@ def apply_variant(variant, model):
     if variant == "no_attention":
         attention._attend_one_query = (
             lambda self, query, cache, index: self._merge_heads(query))
-    elif variant == "bf16_cache":
+    elif variant in ("bf16_cache", "f16_cache"):
         original = attention.initial_cache
+        cache_dtype = "bfloat16" if variant == "bf16_cache" else "float16"
         attention.initial_cache = (
             lambda self, batch, length, dtype=None:
-            original(self, batch, length, dtype="bfloat16"))
+            original(self, batch, length, dtype=cache_dtype))
     elif variant == "no_xla":
         loop._compiled_loops[model] = tf.function(
             lambda *args: loop._decode_loop(model, *args),

@@ -19,6 +19,9 @@ clipping, decay on every weight, windows on a shuffled fixed grid):
     output_bias   a learned bias on the tied output projection
     ema           evaluate an exponential moving average of the weights
                   (Keras' `use_ema`, momentum 0.99)
+    no_decay_embed  no weight decay on the (tied) token embedding either
+    eps8          Adam epsilon 1e-8 (PyTorch's default; Keras' is 1e-7)
+    no_clip       no gradient clipping at all
 
     python benchmarks/transformer_recipe.py ported no_decay_1d+offsets+bias \\
         [--seeds 0,1]
@@ -44,7 +47,8 @@ from keras_lm.training.trainer import learning_rate_schedule  # noqa: E402
 
 STEPS, CONTEXT = 2000, 64
 CHANGES = ("global_clip", "no_decay_1d", "scaled_init", "offsets", "jitter",
-           "bias", "output_bias", "ema")
+           "bias", "output_bias", "ema", "no_decay_embed", "eps8",
+           "no_clip")
 
 
 def build(vocab_size, changes, seed):
@@ -67,13 +71,18 @@ def build(vocab_size, changes, seed):
 def optimizer_for(model, changes):
     schedule = learning_rate_schedule(speed.nanogpt_config(), STEPS)
     clip = ({"global_clipnorm": 1.0} if "global_clip" in changes
-            else {"clipnorm": 1.0})
+            else {} if "no_clip" in changes else {"clipnorm": 1.0})
     optimizer = keras.optimizers.AdamW(
         schedule, weight_decay=0.1, beta_2=0.99, use_ema="ema" in changes,
-        ema_momentum=0.99, **clip)
+        ema_momentum=0.99, epsilon=1e-8 if "eps8" in changes else 1e-7,
+        **clip)
+    excluded = []
     if "no_decay_1d" in changes:
-        optimizer.exclude_from_weight_decay(var_list=[
-            v for v in model.trainable_variables if len(v.shape) < 2])
+        excluded += [v for v in model.trainable_variables if len(v.shape) < 2]
+    if "no_decay_embed" in changes:
+        excluded.append(model.token_embedding.embeddings)
+    if excluded:
+        optimizer.exclude_from_weight_decay(var_list=excluded)
     return optimizer
 
 

@@ -21,7 +21,6 @@ checkpoints/best.weights.h5 and last.weights.h5 and model.keras, so
 trained run.
 """
 
-import dataclasses
 import json
 import os
 import shutil
@@ -229,13 +228,13 @@ def load_gpt2(checkpoint_dir):
     return model, tokenizer, model_config
 
 
-def _training_defaults(model_config):
+def _finetuning_recipe(model_config):
     """A fine-tuning recipe for `keras-lm finetune` (flags override it)."""
     from keras_lm.training.trainer import TrainingConfig
 
-    return dataclasses.asdict(TrainingConfig(
+    return TrainingConfig(
         seq_len=min(256, model_config["max_sequence_length"]), batch_size=8,
-        epochs=1, learning_rate=1e-4, warmup_steps=0, validation_steps=20))
+        epochs=1, learning_rate=1e-4, warmup_steps=0, validation_steps=20)
 
 
 def _link_or_copy(source, target):
@@ -258,8 +257,9 @@ def import_gpt2(checkpoint_dir, run_dir, overwrite=False):
     >>> import_gpt2("gpt2", "runs/gpt2")   # doctest: +SKIP
     '/.../runs/gpt2'
     """
-    from keras_lm import __version__, runs
+    from keras_lm import runs
     from keras_lm.io_utils import atomic_directory
+    from keras_lm.training.trainer import new_run_config
 
     run_dir = os.path.abspath(run_dir)
     if (os.path.exists(run_dir) and not overwrite
@@ -267,16 +267,13 @@ def import_gpt2(checkpoint_dir, run_dir, overwrite=False):
         raise KerasLMError(f"{run_dir} already exists and is not empty; pass "
                            "a new --out")
     model, tokenizer, model_config = load_gpt2(checkpoint_dir)
-    config = {
-        "keras_lm_version": __version__,
-        "model": {"family": "transformer", "config": model_config},
-        "tokenizer": {"kind": tokenizer.kind, "vocab_size": None},
-        "data": {"source": None},
-        "training": _training_defaults(model_config),
-        "imported_from": {"format": "huggingface-gpt2",
-                          "path": os.path.abspath(checkpoint_dir)},
-        "finished": True,
-    }
+    config = new_run_config(
+        "transformer", data=None, model_config=model_config,
+        training=_finetuning_recipe(model_config),
+        tokenizer_kind=tokenizer.kind, vocab_size=None)
+    config["imported_from"] = {"format": "huggingface-gpt2",
+                               "path": os.path.abspath(checkpoint_dir)}
+    config["finished"] = True
     with atomic_directory(run_dir) as tmp:
         run = runs.RunDirectory(tmp)
         os.makedirs(run.checkpoints)

@@ -159,8 +159,10 @@ def _build_and_compile(config, training, train_ids, val_ids, corpus,
     return model, layout, val_layout, probe
 
 
-def _new_run_config(family, data, model_config, training, tokenizer_kind,
-                    vocab_size):
+def new_run_config(family, data, model_config, training, tokenizer_kind,
+                   vocab_size):
+    """The config.json of a new run directory (see `keras_lm.runs`);
+    `training` is a `TrainingConfig`."""
     from keras_lm import __version__
 
     return {
@@ -245,7 +247,7 @@ def train(family, run_dir, *, data=None, model_config=None, training=None,
         saved = run.read_config()
         text_tokenizer = run.tokenizer()
         config = dict(saved)
-        _check_same_run(saved, _new_run_config(
+        _check_same_run(saved, new_run_config(
             family, data, {**saved["model"]["config"], **(model_config or {})},
             training, saved["tokenizer"]["kind"],
             saved["tokenizer"]["vocab_size"]), run.path)
@@ -256,7 +258,7 @@ def train(family, run_dir, *, data=None, model_config=None, training=None,
                           make_tokenizer(tokenizer, corpus.train, vocab_size))
         full_model_config = {**(model_config or {}),
                              "vocab_size": text_tokenizer.vocab_size}
-        config = _new_run_config(family, data, full_model_config, training,
+        config = new_run_config(family, data, full_model_config, training,
                                  text_tokenizer.kind, vocab_size)
         if init_from:
             config["finetuned_from"] = os.path.abspath(init_from[0])
