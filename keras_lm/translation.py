@@ -50,7 +50,7 @@ import tensorflow as tf
 
 from keras_lm import runs
 from keras_lm.data.pairs import (DATE_SOURCE, encode_pairs, load_pairs,
-                                 split_pairs, target_specials,
+                                 pairs_dataset, split_pairs, target_specials,
                                  tfds_pair_features)
 from keras_lm.errors import KerasLMError
 from keras_lm.serving import default_export_path
@@ -176,45 +176,6 @@ def _encode(pairs, source_tokenizer, target_tokenizer, data_config):
     return encode_pairs(pairs, source_tokenizer, target_tokenizer,
                         data_config["max_source_length"],
                         data_config["max_target_length"] + 1)
-
-
-def _training_dataset(encoded, batch_size, seed, start_batch, num_batches):
-    """Shuffled training batches `start_batch .. start_batch + num_batches`.
-
-    Pass `p` over the training pairs is a stateless shuffle seeded by
-    `(seed, p)` cut into whole batches, so batch `b` is the same batch
-    whether training runs in one go or resumes at `b`.
-    """
-    n = len(encoded)
-    per_pass = n // batch_size
-    first_pass = start_batch // per_pass
-    last_pass = (start_batch + num_batches - 1) // per_pass
-    sources = tf.constant(encoded.source_ids)
-    decoder_inputs = tf.constant(encoded.decoder_input_ids)
-    targets = tf.constant(encoded.target_ids)
-
-    def one_pass(p):
-        order = tf.random.experimental.stateless_shuffle(
-            tf.range(n), seed=tf.stack([tf.constant(seed, tf.int64), p]))
-        return tf.data.Dataset.from_tensor_slices(order).batch(
-            batch_size, drop_remainder=True)
-
-    def gather(index):
-        return ((tf.gather(sources, index), tf.gather(decoder_inputs, index)),
-                tf.gather(targets, index))
-
-    return (tf.data.Dataset.range(first_pass, last_pass + 1)
-            .flat_map(one_pass)
-            .skip(start_batch - first_pass * per_pass)
-            .take(num_batches)
-            .map(gather, num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))
-
-
-def _eval_dataset(encoded, batch_size):
-    dataset = tf.data.Dataset.from_tensor_slices(
-        ((encoded.source_ids, encoded.decoder_input_ids), encoded.target_ids))
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def _describe_stats(stats):
@@ -436,11 +397,10 @@ def train_seq2seq(run_dir, data=None, *, attention="additive",
     run.write_config(config)
 
     initial_epoch = lm_callbacks.read_backup_epoch(run.backup_dir)
-    train_ds = _training_dataset(train_pairs, batch_size, seed,
-                                 initial_epoch * steps,
-                                 (epochs - initial_epoch) * steps)
-    val_batch = min(batch_size, len(val_pairs))
-    val_ds = _eval_dataset(val_pairs, val_batch)
+    train_ds = pairs_dataset(train_pairs, batch_size, shuffle=True, seed=seed,
+                             start_batch=initial_epoch * steps,
+                             num_batches=(epochs - initial_epoch) * steps)
+    val_ds = pairs_dataset(val_pairs, batch_size, drop_remainder=False)
     if validation_steps:
         val_ds = val_ds.take(validation_steps)
 
@@ -750,7 +710,8 @@ def evaluate_translation(run_dir, data=None, *, beam_width=4,
                            translator.target_tokenizer, cap_s, cap_t + 1)
     model = translator.model
     compile_seq2seq(model, jit_compile=False)
-    loss, accuracy = model.evaluate(_eval_dataset(encoded, batch_size),
+    loss, accuracy = model.evaluate(
+        pairs_dataset(encoded, batch_size, drop_remainder=False),
                                     verbose=verbose)
     # One chunk first, so the timing below leaves XLA compilation out.
     _decode_ids(model, encoded.source_ids[:batch_size], int(beam_width),

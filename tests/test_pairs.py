@@ -241,6 +241,29 @@ def test_pipeline_has_static_shapes(tokenizers):
     assert len(list(dataset)) == 2  # drop_remainder
     with pytest.raises(KerasLMError, match="fewer than one batch"):
         pairs_dataset(encoded, batch_size=64)
+    evaluation = pairs_dataset(encoded, batch_size=4, drop_remainder=False)
+    assert [len(t) for _, t in evaluation] == [4, 4, 2]  # every pair, once
+
+
+def test_shuffled_batches_resume_at_any_batch(tokenizers):
+    """Batch b is the same whether a run goes in one go or resumes at b, and
+    each pass is a different permutation of every pair."""
+    source_tokenizer, target_tokenizer = tokenizers
+    pairs = [("abcdefgh"[i % 8] * (1 + i % 5), "xyz"[i % 3]) for i in range(20)]
+    encoded = encode_pairs(pairs, source_tokenizer, target_tokenizer, 6, 3)
+
+    def sources(take=None, **kwargs):
+        batches = pairs_dataset(encoded, batch_size=4, shuffle=True, seed=3,
+                                **kwargs)
+        return [tuple(map(tuple, s.numpy()))
+                for (s, _), _ in batches.take(take or -1)]
+
+    one_go = sources(num_batches=12)  # 5 batches per pass: 2.4 passes
+    assert sources(start_batch=7, num_batches=5) == one_go[7:]
+    first, second = one_go[:5], one_go[5:10]
+    assert first != second
+    assert sorted(sum(first, ())) == sorted(sum(second, ()))
+    assert sources(take=12, repeat=True) == one_go
 
 
 def test_pair_source_from_dispatcher_on_existing_wrong_suffix(tmp_path):

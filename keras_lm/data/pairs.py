@@ -550,21 +550,63 @@ def encode_pairs(pairs, source_tokenizer, target_tokenizer, source_length,
                         array(targets, target_length), filtered, specials)
 
 
-def pairs_dataset(encoded, batch_size, shuffle=False, seed=0, repeat=False):
+def pairs_dataset(encoded, batch_size, shuffle=False, seed=0, repeat=False,
+                  start_batch=0, num_batches=None, drop_remainder=True):
     """A `tf.data.Dataset` of `((source_ids, decoder_input_ids), target_ids)`
-    batches with static shapes (`drop_remainder=True`), ready for
-    `Seq2Seq.fit`. Shuffling reshuffles each epoch from `seed`.
+    batches, ready for `Seq2Seq.fit`.
+
+    One pass over the pairs by default, forever with `repeat`, or exactly
+    `num_batches` batches (as many passes as that takes). With `shuffle`,
+    pass `p` is a stateless shuffle seeded by `(seed, p)`, so batch `b` is
+    the same batch whether training runs in one go or resumes at
+    `start_batch=b`. `drop_remainder` (the default) cuts passes into whole
+    batches, which gives static shapes; evaluation keeps the last partial
+    batch instead.
+
+    Example:
+
+    >>> from keras_lm.data.pairs import date_pairs, encode_pairs
+    >>> from keras_lm.tokenizers import CharTokenizer
+    >>> pairs = date_pairs(100)
+    >>> source = CharTokenizer.from_text("".join(s for s, _ in pairs))
+    >>> target = CharTokenizer.from_text("".join(t for _, t in pairs))
+    >>> encoded = encode_pairs(pairs, source, target, 40, 12)
+    >>> batches = pairs_dataset(encoded, 8, shuffle=True, start_batch=20,
+    ...                         num_batches=5)
+    >>> len(list(batches))
+    5
     """
-    if len(encoded) < batch_size:
-        raise KerasLMError(f"only {len(encoded)} pairs fit the length caps, "
-                           f"fewer than one batch of {batch_size}; lower the "
-                           "batch size or raise the length caps")
-    dataset = tf.data.Dataset.from_tensor_slices(
-        ((encoded.source_ids, encoded.decoder_input_ids), encoded.target_ids))
-    if shuffle:
-        dataset = dataset.shuffle(len(encoded), seed=seed,
-                                  reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
-    return dataset.batch(batch_size, drop_remainder=True).prefetch(
+    n = len(encoded)
+    if n < batch_size and drop_remainder:
+        raise KerasLMError(f"only {n} pairs fit the length caps, fewer than "
+                           f"one batch of {batch_size}; lower the batch size "
+                           "or raise the length caps")
+    per_pass = n // batch_size if drop_remainder else -(-n // batch_size)
+    first_pass = start_batch // max(per_pass, 1)
+    if num_batches is not None:
+        passes = tf.data.Dataset.range(
+            first_pass, (start_batch + num_batches - 1) // per_pass + 1)
+    elif repeat:
+        passes = tf.data.Dataset.counter(first_pass)
+    else:
+        passes = tf.data.Dataset.range(first_pass, first_pass + 1)
+    columns = tuple(tf.constant(a) for a in (
+        encoded.source_ids, encoded.decoder_input_ids, encoded.target_ids))
+
+    def one_pass(p):
+        order = tf.range(n, dtype=tf.int64)
+        if shuffle:
+            order = tf.random.experimental.stateless_shuffle(
+                order, seed=tf.stack([tf.constant(seed, tf.int64), p]))
+        return tf.data.Dataset.from_tensor_slices(order).batch(
+            batch_size, drop_remainder=drop_remainder)
+
+    def gather(index):
+        source, decoder_input, target = (tf.gather(c, index) for c in columns)
+        return (source, decoder_input), target
+
+    batches = passes.flat_map(one_pass).skip(start_batch - first_pass * per_pass)
+    if num_batches is not None:
+        batches = batches.take(num_batches)
+    return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
         tf.data.AUTOTUNE)
