@@ -177,11 +177,11 @@ def train(args):
 
 def translate(args):
     from keras_lm.errors import KerasLMError
-    from keras_lm.translation import (_check_decoding, load_translator,
+    from keras_lm.translation import (check_decoding, load_translator,
                                       plot_translation_attention)
     from keras_lm.translation import translate as translate_texts
 
-    _check_decoding(args.beam_width, args.max_length)
+    check_decoding(args.beam_width, args.max_length)
     if not is_seq2seq_run(args.run_dir):
         from keras_lm.runs import RunDirectory
 

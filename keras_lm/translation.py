@@ -53,9 +53,11 @@ from keras_lm.data.pairs import (DATE_SOURCE, encode_pairs, load_pairs,
                                  pairs_dataset, split_pairs, target_specials,
                                  tfds_pair_features)
 from keras_lm.errors import KerasLMError
-from keras_lm.serving import default_export_path
+from keras_lm.generation.beam_search import (_beam_loop, best_sequences,
+                                             check_decoding)
 from keras_lm.io_utils import atomic_directory
 from keras_lm.models.seq2seq import ATTENTION_KINDS, Seq2Seq, compile_seq2seq
+from keras_lm.serving import default_export_path
 from keras_lm.tokenizers import TOKENIZER_KINDS, load_tokenizer, make_tokenizer
 from keras_lm.training import callbacks as lm_callbacks
 from keras_lm.training.distribute import check_global_batch, make_strategy
@@ -484,18 +486,6 @@ def _as_translator(run_dir_or_model):
                        "load_translator()")
 
 
-def _check_decoding(beam_width, max_length):
-    if (isinstance(beam_width, bool)
-            or not isinstance(beam_width, (int, np.integer))
-            or beam_width < 1):
-        raise KerasLMError(f"beam width must be an integer >= 1, got "
-                           f"{beam_width!r}")
-    if max_length is not None and (
-            not isinstance(max_length, (int, np.integer)) or max_length < 1):
-        raise KerasLMError(f"max length must be an integer >= 1, got "
-                           f"{max_length!r}")
-
-
 def _source_ids(translator, texts):
     """int32 `(len(texts), max_source_length)`; one error for a source that
     is empty or longer than the cap."""
@@ -520,8 +510,6 @@ def _decode_ids(model, source_ids, beam_width, max_length, length_penalty,
     """Best sequence per row, `(n, max_length)`, decoding in chunks of
     `batch_size` rows; a smaller batch is padded up to a power of two, so
     XLA compiles a handful of programs, not one per batch size."""
-    from keras_lm.generation.beam_search import beam_search, greedy_decode
-
     n = len(source_ids)
     chunk = min(batch_size, 1 << max(n - 1, 0).bit_length())  # 1, 2, 4, ..
     out = []
@@ -531,11 +519,8 @@ def _decode_ids(model, source_ids, beam_width, max_length, length_penalty,
         if real < chunk:
             part = np.concatenate(
                 [part, np.zeros((chunk - real, part.shape[1]), np.int32)])
-        if beam_width == 1:
-            sequences = greedy_decode(model, part, max_length).sequences
-        else:
-            sequences = beam_search(model, part, beam_width, max_length,
-                                    length_penalty).sequences[:, 0]
+        sequences = best_sequences(model, part, beam_width, max_length,
+                                   length_penalty)
         out.append(sequences.numpy()[:real])
     if not out:
         return np.zeros((0, max_length), np.int32)
@@ -566,7 +551,7 @@ def translate(run_dir_or_model, texts, beam_width=4, length_penalty=0.6,
     >>> translate("runs/dates", "3rd of March 2021")   # doctest: +SKIP
     '2021-03-03'
     """
-    _check_decoding(beam_width, max_length)
+    check_decoding(beam_width, max_length)
     single = isinstance(texts, str)
     texts = [texts] if single else list(texts)
     translator = _as_translator(run_dir_or_model)
@@ -599,7 +584,7 @@ def translate_with_attention(run_dir_or_model, text, beam_width=4,
         of shape `(len(target_labels), len(source_labels))`; the last target
         label is `</s>` when the translation ended with END.
     """
-    _check_decoding(beam_width, max_length)
+    check_decoding(beam_width, max_length)
     translator = _as_translator(run_dir_or_model)
     model, specials = translator.model, translator.specials
     max_length = max_length or translator.max_target_length + 1
@@ -670,7 +655,7 @@ def evaluate_translation(run_dir, data=None, *, beam_width=4,
     """
     from keras_lm.evaluation.translation_metrics import translation_metrics
 
-    _check_decoding(beam_width, None)
+    check_decoding(beam_width, None)
     _check_positive(max_pairs=max_pairs)
     translator = load_translator(run_dir)
     config = translator.config
@@ -747,8 +732,6 @@ def _beam_with_weights(model, beam_width, max_length, weights, source_ids,
     """Beam search reading the weights from `weights` (tensors in
     `model.weights` order), never from Keras variables; see
     `keras_lm.generation.loop._decode_loop` for why."""
-    from keras_lm.generation.beam_search import _beam_loop
-
     with keras.StatelessScope(state_mapping=list(zip(model.weights, weights))):
         sequences, _, _ = _beam_loop(model, source_ids, alpha, beam_width,
                                      max_length)
@@ -825,7 +808,7 @@ def export_translator(run_dir, path=None, beam_width=4, length_penalty=0.6,
     >>> loaded.signatures["serving_default"](text=tf.constant(["3 May 2001"]))
     {'translation': <tf.Tensor: ... [b'2001-05-03']>}
     """
-    _check_decoding(beam_width, max_length)
+    check_decoding(beam_width, max_length)
     translator = load_translator(run_dir)
     max_length = max_length or translator.max_target_length + 1
     module = TranslatorModule(

@@ -15,12 +15,20 @@ from keras_lm.evaluation.translation_metrics import (MaskedTokenAccuracy,
                                                      masked_token_accuracy,
                                                      rouge_scores,
                                                      translation_metrics)
-from keras_lm.generation.beam_search import (beam_search, decode_texts,
-                                             greedy_decode)
+from keras_lm.generation.beam_search import beam_search, greedy_decode
 from keras_lm.models.seq2seq import Seq2Seq, compile_seq2seq
 from keras_lm.tokenizers import CharTokenizer
+from keras_lm.translation import Translator, translate
 
 SOURCE_VOCAB, TARGET_VOCAB = 13, 11
+
+
+def as_translator(model, source_tokenizer, target_tokenizer, max_source,
+                  max_target):
+    """A `Translator` around a model trained here (no run directory)."""
+    limits = {"max_source_length": max_source, "max_target_length": max_target}
+    return Translator(model, source_tokenizer, target_tokenizer,
+                      {"data": limits})
 
 
 def tiny(attention="additive", bidirectional=False, **kwargs):
@@ -159,9 +167,10 @@ def test_greedy_decoding_beats_chance_on_dates(date_model):
     accuracy = (sequences == test.target_ids)[real].mean()
     chance = 1.0 / 11  # ten digits and "-"
     assert accuracy > 5 * chance
-    texts = decode_texts(model, [s for s, _ in date_model["splits"].test],
-                         date_model["source_tokenizer"],
-                         date_model["target_tokenizer"], 40, 11)
+    translator = as_translator(model, date_model["source_tokenizer"],
+                               date_model["target_tokenizer"], 40, 10)
+    texts = translate(translator, [s for s, _ in date_model["splits"].test],
+                      beam_width=1)
     references = [t for _, t in date_model["splits"].test]
     assert exact_match(texts, references) > 0.2
     assert np.all(result.log_probs.numpy() <= 0.0)
@@ -298,6 +307,7 @@ def test_subword_tokenizer_plugs_in():
     model = compile_seq2seq(Seq2Seq(source_tokenizer.vocab_size,
                                     encoded.specials.vocab_size, 8, 8))
     model.fit(pairs_dataset(encoded, 32), epochs=1, verbose=0)
-    texts = decode_texts(model, [s for s, _ in pairs[:3]], source_tokenizer,
-                         target_tokenizer, 24, 11, beam_width=2)
+    translator = as_translator(model, source_tokenizer, target_tokenizer,
+                               24, 10)
+    texts = translate(translator, [s for s, _ in pairs[:3]], beam_width=2)
     assert len(texts) == 3 and all(isinstance(t, str) for t in texts)

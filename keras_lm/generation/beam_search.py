@@ -50,11 +50,18 @@ length-penalised log-probabilities the beams are ranked by.
 _compiled = weakref.WeakKeyDictionary()
 
 
-def _check_lengths(max_length, beam_width=1):
-    if not isinstance(beam_width, (int, np.integer)) or beam_width < 1:
+def _is_count(value):
+    return (isinstance(value, (int, np.integer))
+            and not isinstance(value, bool) and value >= 1)
+
+
+def check_decoding(beam_width, max_length):
+    """One-line errors for a beam width or max length (None: a default is
+    used) that is not an integer >= 1."""
+    if not _is_count(beam_width):
         raise KerasLMError(f"beam width must be an integer >= 1, got "
                            f"{beam_width!r}")
-    if not isinstance(max_length, (int, np.integer)) or max_length < 1:
+    if max_length is not None and not _is_count(max_length):
         raise KerasLMError(f"max length must be an integer >= 1, got "
                            f"{max_length!r}")
 
@@ -220,7 +227,7 @@ def greedy_decode(model, source_ids, max_length, return_attention=False,
     >>> greedy_decode(model, [[3, 4, 0]], 5).sequences.shape
     TensorShape([1, 5])
     """
-    _check_lengths(max_length)
+    check_decoding(1, max_length)
     key = ("greedy", int(max_length), bool(return_attention), bool(jit_compile))
     fn = _compiled_fn(model, key, lambda: tf.function(
         lambda ids: _greedy_loop(model, ids, int(max_length),
@@ -247,7 +254,7 @@ def beam_search(model, source_ids, beam_width=4, max_length=32,
     Returns:
         a `BeamSearchResult`, best hypothesis first along axis 1.
     """
-    _check_lengths(max_length, beam_width)
+    check_decoding(beam_width, max_length)
     key = ("beam", int(beam_width), int(max_length), bool(jit_compile))
     fn = _compiled_fn(model, key, lambda: tf.function(
         lambda ids, alpha: _beam_loop(model, ids, alpha, int(beam_width),
@@ -257,33 +264,13 @@ def beam_search(model, source_ids, beam_width=4, max_length=32,
                                 tf.constant(length_penalty, tf.float32)))
 
 
-def encode_sources(texts, source_tokenizer, source_length):
-    """Tokenizes texts into int32 `(len(texts), source_length)`, right-padded
-    with 0; longer sources are cut to their first `source_length` tokens.
+def best_sequences(model, source_ids, beam_width, max_length,
+                   length_penalty=0.0, jit_compile=True):
+    """The best target sequence per source, int32 `(batch, max_length)`:
+    greedy decoding for `beam_width=1`, else the top beam of `beam_search`.
     """
-    ids = np.zeros([len(texts), source_length], np.int32)
-    for row, text in enumerate(texts):
-        tokens = source_tokenizer.encode(text)[:source_length]
-        ids[row, :len(tokens)] = tokens
-    return ids
-
-
-def decode_texts(model, texts, source_tokenizer, target_tokenizer,
-                 source_length, max_length, beam_width=1, length_penalty=0.0,
-                 jit_compile=True):
-    """Source strings -> generated target strings (the best beam of each).
-
-    `beam_width=1` decodes greedily.
-    """
-    from keras_lm.data.pairs import target_specials
-
-    source_ids = encode_sources(list(texts), source_tokenizer, source_length)
     if beam_width == 1:
-        sequences = greedy_decode(model, source_ids, max_length,
-                                  jit_compile=jit_compile).sequences
-    else:
-        sequences = beam_search(model, source_ids, beam_width, max_length,
-                                length_penalty, jit_compile).sequences[:, 0]
-    specials = target_specials(target_tokenizer)
-    return [specials.decode(target_tokenizer, row)
-            for row in sequences.numpy()]
+        return greedy_decode(model, source_ids, max_length,
+                             jit_compile=jit_compile).sequences
+    return beam_search(model, source_ids, beam_width, max_length,
+                       length_penalty, jit_compile).sequences[:, 0]
