@@ -85,9 +85,29 @@ class TextGenerator(tf.Module):
             new_ids = self._generate_ids(
                 ids, lengths, max_new_tokens, temperature, top_k, top_p, seed,
                 weights=self.serving_weights)
-        completion = self.tokenizer.decode(new_ids)
+        completion = self._completion(prompt, ragged, new_ids)
         return {"text": tf.strings.join([prompt, completion]),
                 "completion": completion}
+
+    def _completion(self, prompt, prompt_ids, new_ids):
+        """In-graph `keras_lm.generation.text.completion_text`."""
+        before = self.tokenizer.decode(prompt_ids)  # ragged: no padding
+        both = self.tokenizer.decode(tf.concat(
+            [prompt_ids, tf.RaggedTensor.from_tensor(new_ids)], axis=1))
+        start = tf.strings.length(before)
+        extends = tf.strings.substr(both, tf.zeros_like(start), start) == before
+        to_end = tf.fill(tf.shape(start), -1)
+        rest = tf.where(extends, tf.strings.substr(both, start, to_end),
+                        self.tokenizer.decode(new_ids))
+
+        def ends_in_space(text):
+            return tf.strings.regex_full_match(text, r"(?s).*\s")
+
+        drop_space = (ends_in_space(prompt) & ~ends_in_space(before)
+                      & tf.strings.regex_full_match(rest, r"(?s) .*"))
+        return tf.where(drop_space,
+                        tf.strings.substr(rest, tf.ones_like(start), to_end),
+                        rest)
 
     @tf.function(input_signature=[_PROMPT])
     def serving_default(self, prompt):

@@ -74,6 +74,36 @@ def word_run(tmp_path_factory, corpus_file):
     return run_dir
 
 
+def test_word_level_text_joins_prompt_and_continuation_as_the_tokenizer_does(
+        word_run, tmp_path):
+    """A word tokenizer's continuation needs its leading space (or none,
+    before punctuation): generated text equals decoding prompt and new ids
+    together, in Python and in the exported graph."""
+    import tensorflow as tf
+
+    from keras_lm.generation import encode_prompts, generate_ids, generate_text
+    from keras_lm.runs import load_run
+    from keras_lm.serving import export
+
+    model, tokenizer, _ = load_run(word_run)
+    words = [t for t in tokenizer.tokens if t.isalpha()][:3]
+    prompt = " ".join(words)  # known words, so the prompt round-trips
+    assert tokenizer.decode(tokenizer.encode(prompt)) == prompt
+    ids, lengths = encode_prompts(tokenizer, [prompt])
+    new = generate_ids(model, ids, lengths, 6, temperature=0.0).numpy()[0]
+    expected = tokenizer.decode(tokenizer.encode(prompt) + new.tolist())
+    assert expected.startswith(prompt + " ") or expected[len(prompt)] in ",.;:!?"
+    # a prompt that ends in a space already separates: no second space
+    spaced = prompt + " " + expected[len(prompt):].removeprefix(" ")
+    assert generate_text(model, tokenizer, [prompt, prompt + " "], 6,
+                         temperature=0.0) == [expected, spaced]
+    path = export(model, tokenizer, str(tmp_path / "export"), max_new_tokens=6,
+                  temperature=0.0)
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    texts = serve(prompt=tf.constant([prompt, prompt + " "]))["text"].numpy()
+    assert [t.decode() for t in texts] == [expected, spaced]
+
+
 def test_word_level_run_trains_and_evaluates_per_word(capsys, word_run):
     rows = open(os.path.join(word_run, "history.csv")).read().splitlines()
     loss = [float(r.split(",")[rows[0].split(",").index("loss")])

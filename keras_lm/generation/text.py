@@ -61,6 +61,37 @@ def generate_text(model, tokenizer, prompts, max_new_tokens=200,
             "tokens; shorten the prompt or ask for fewer tokens")
     new_ids = generate_ids(model, ids, lengths, max_new_tokens, temperature,
                            top_k, top_p, seed).numpy()
-    texts = [prompt + tokenizer.decode(row.tolist())
-             for prompt, row in zip(prompts, new_ids)]
+    texts = [prompt + completion_text(tokenizer, prompt, row[:n].tolist(),
+                                      new.tolist())
+             for prompt, row, n, new in zip(prompts, ids, lengths, new_ids)]
     return texts[0] if single else texts
+
+
+def completion_text(tokenizer, prompt, prompt_ids, new_ids):
+    """The text that `new_ids` add after `prompt` (encoded as `prompt_ids`).
+
+    Decoding the two together and cutting off the prompt's own text lets the
+    tokenizer's joining rules apply at the boundary: a word tokenizer puts a
+    space between two words but none before a comma, which decoding
+    `new_ids` alone cannot know. When the prompt itself ends in whitespace
+    that its tokens dropped, that whitespace already separates, and the
+    joining space is left out.
+
+    >>> from keras_lm.tokenizers import WordTokenizer
+    >>> tokenizer = WordTokenizer.from_text("to be or not to be, that is it")
+    >>> new = tokenizer.encode("to be,")
+    >>> completion_text(tokenizer, "or not", tokenizer.encode("or not"), new)
+    ' to be,'
+    >>> completion_text(tokenizer, "or not ", tokenizer.encode("or not"), new)
+    'to be,'
+    """
+    before = tokenizer.decode(prompt_ids)
+    both = tokenizer.decode(list(prompt_ids) + list(new_ids))
+    if both.startswith(before):
+        rest = both[len(before):]
+    else:  # the joining rules rewrote the end of the prompt
+        rest = tokenizer.decode(new_ids)
+    if (prompt[-1:].isspace() and not before[-1:].isspace()
+            and rest.startswith(" ")):
+        rest = rest[1:]
+    return rest
