@@ -34,6 +34,12 @@ def atomic_path(path):
             os.remove(tmp)
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_directory(path):
     """Yields a temporary folder; moves it to `path` once it is complete.
@@ -46,6 +52,9 @@ def atomic_directory(path):
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(path)}-", dir=parent)
+    # mkdtemp makes the folder owner-only; give it the permissions a plain
+    # mkdir would, so that e.g. a TF Serving user can read an export.
+    os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
         if os.path.exists(path):
@@ -62,18 +71,26 @@ def atomic_directory(path):
 
 
 def write_text_atomically(path, text):
+    """Writes `text` (UTF-8) to `path` through `atomic_path`."""
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
 
 
-def read_json(path):
-    """Loads a UTF-8 JSON file; bad JSON is a one-line `KerasLMError`."""
+def read_json(path, required=()):
+    """Loads a UTF-8 JSON file; bad JSON, or an object without one of the
+    `required` top-level keys, is a one-line `KerasLMError`."""
     from keras_lm.errors import KerasLMError
 
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            value = json.load(f)
     except (ValueError, UnicodeDecodeError) as e:
         raise KerasLMError(f"{path} is not valid JSON: "
                            f"{str(e).splitlines()[0]}")
+    missing = [key for key in required
+               if not isinstance(value, dict) or key not in value]
+    if missing:
+        raise KerasLMError(f"{path} has no {missing[0]!r} entry; it is "
+                           "damaged or was not written by keras-lm")
+    return value

@@ -17,9 +17,11 @@ import json
 import os
 
 from keras_lm.errors import KerasLMError
-from keras_lm.io_utils import atomic_path, write_text_atomically
+from keras_lm.io_utils import atomic_path, read_json, write_text_atomically
 
 CONFIG_FILE = "config.json"
+SEQ2SEQ_RUN = ("this is a seq2seq run: use `keras-lm translate`, `evaluate` "
+               "or `export` on it")
 
 
 def model_families():
@@ -56,10 +58,17 @@ class RunDirectory:
                                "`keras-lm train`")
         return self
 
+    def require_language_model(self):
+        """`require`, and a one-line error for a seq2seq run, which the
+        language-model commands cannot use."""
+        self.require()
+        if self.family() == "seq2seq":
+            raise KerasLMError(f"{self.path}: {SEQ2SEQ_RUN}")
+        return self
+
     def read_config(self):
         self.require()
-        with open(self.config_path, encoding="utf-8") as f:
-            return json.load(f)
+        return read_json(self.config_path, required=("model",))
 
     def family(self):
         """The model family recorded in config.json ("gru", "seq2seq", ...),
@@ -98,8 +107,7 @@ def build_model(model_config, stateful=None):
     families = model_families()
     family = model_config["family"]
     if family == "seq2seq":
-        raise KerasLMError("this is a seq2seq run: use `keras-lm translate`, "
-                           "`evaluate` or `export` on it")
+        raise KerasLMError(SEQ2SEQ_RUN)
     if family not in families:
         raise KerasLMError(f"unknown model family {family!r}; known: "
                            f"{', '.join(sorted(families))}")
@@ -134,7 +142,7 @@ def load_run(path, which="best", stateful=False, batch_size=1):
 
     >>> model, tokenizer, config = load_run("runs/gru")   # doctest: +SKIP
     """
-    run = RunDirectory(path).require()
+    run = RunDirectory(path).require_language_model()
     config = run.read_config()
     tokenizer = run.tokenizer()
     model = build_model(config["model"], stateful=stateful)

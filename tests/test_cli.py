@@ -94,6 +94,22 @@ def test_checkpoint_with_another_vocabulary_is_refused(capsys, trained_run,
     fails_with(capsys, ["evaluate", str(broken)], "does not match")
 
 
+@pytest.mark.parametrize("file, content, message", [
+    ("config.json", "{not json", "config.json is not valid JSON"),
+    ("config.json", '{"data": {}}', "config.json has no 'model' entry"),
+    ("tokenizer.json", "", "tokenizer.json is not valid JSON"),
+    ("tokenizer.json", '{"kind": "char"}', "has no 'config' entry"),
+])
+def test_damaged_run_files_are_named(capsys, trained_run, tmp_path, file,
+                                     content, message):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(trained_run, broken)
+    (broken / file).write_text(content, encoding="utf-8")
+    fails_with(capsys, ["generate", str(broken), "--prompt", "a"], message)
+
+
 def test_evaluate_reports_loss_perplexity_and_bits(capsys, trained_run):
     assert main(["evaluate", trained_run, "--max-batches", "3"]) == 0
     out = capsys.readouterr().out

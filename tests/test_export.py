@@ -115,6 +115,11 @@ def test_cli_export_defaults_to_saved_models(trained_run, tmp_path):
     assert result.returncode == 0, result.stderr
     name = os.path.basename(trained_run)
     assert os.path.isfile(tmp_path / "saved_models" / name / "saved_model.pb")
+    # readable by others, like a folder made with mkdir (e.g. TF Serving's user)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert (os.stat(tmp_path / "saved_models" / name).st_mode
+            == os.stat(plain).st_mode)
     result = run_cli("generate", tmp_path / "saved_models" / name,
                      "--prompt", "KING:", "--max-new-tokens", "12",
                      "--seed", "1")

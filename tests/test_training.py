@@ -17,7 +17,7 @@ from conftest import TINY_GRU_FLAGS, run_cli
 from keras_lm.models import TransformerLM
 from keras_lm.runs import RunDirectory, load_run
 from keras_lm.training import TrainingConfig, train
-from keras_lm.training.trainer import make_optimizer
+from keras_lm.training.trainer import finetune, make_optimizer
 
 
 def test_loss_goes_down_and_the_run_directory_is_complete(trained_run):
@@ -61,9 +61,21 @@ def test_a_finished_run_is_never_retrained_or_damaged(trained_run,
     other = run_cli(*args, "--epochs", "3")
     assert other.returncode == 2
     assert "different training config" in other.stderr
+    word = run_cli(*args, "--epochs", "2", "--tokenizer", "word")
+    assert word.returncode == 2
+    assert "different tokenizer config" in word.stderr
     assert open(os.path.join(trained_run, "config.json")).read() == before
     assert open(os.path.join(trained_run, "checkpoints", "best.weights.h5"),
                 "rb").read() == weights
+
+
+def test_finetune_without_a_training_config_reuses_the_source_runs(
+        trained_run, corpus_file, tmp_path):
+    out = tmp_path / "tuned"
+    finetune(trained_run, str(out), data=corpus_file, verbose=0)
+    source, tuned = (RunDirectory(p).read_config() for p in (trained_run, out))
+    assert tuned["training"] == source["training"]
+    assert tuned["finetuned_from"].startswith(trained_run)
 
 
 def weights_of(path):

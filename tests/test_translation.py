@@ -235,6 +235,11 @@ def test_bad_inputs_give_one_line(date_run, capsys, tmp_path):
                "is not a seq2seq run; use `keras-lm generate`")
     fails_with(capsys, ["train", "seq2seq", "--data", str(no_tabs),
                         "--out", str(lm_run)], "holds a gru run")
+    for command in (["generate", run_dir, "--prompt", "x"],
+                    ["finetune", run_dir, "--data", str(no_tabs), "--out",
+                     str(tmp_path / "c")],
+                    ["train", "gru", "--data", str(no_tabs), "--out", run_dir]):
+        fails_with(capsys, command, "this is a seq2seq run")
     assert not os.path.exists(tmp_path / "a")
     assert not os.path.exists(tmp_path / "b")
 

@@ -11,6 +11,7 @@ import json
 import os
 
 from keras_lm.errors import KerasLMError
+from keras_lm.io_utils import read_json, write_text_atomically
 
 TOKENIZER_FILE = "tokenizer.json"
 
@@ -62,11 +63,10 @@ class Tokenizer:
 
     def save(self, directory):
         """Writes `tokenizer.json` into `directory`."""
-        path = os.path.join(directory, TOKENIZER_FILE)
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            json.dump({"kind": self.kind, "config": self.get_config()}, f,
-                      ensure_ascii=False)
-        os.replace(path + ".tmp", path)
+        write_text_atomically(
+            os.path.join(directory, TOKENIZER_FILE),
+            json.dumps({"kind": self.kind, "config": self.get_config()},
+                       ensure_ascii=False))
 
 
 def load_tokenizer(directory):
@@ -75,8 +75,7 @@ def load_tokenizer(directory):
     if not os.path.isfile(path):
         raise KerasLMError(f"{directory} has no {TOKENIZER_FILE}; "
                            "is it a keras-lm run directory?")
-    with open(path, encoding="utf-8") as f:
-        saved = json.load(f)
+    saved = read_json(path, required=("kind", "config"))
     if saved["kind"] not in _registry:
         raise KerasLMError(f"unknown tokenizer kind {saved['kind']!r} in "
                            f"{path}; known: {', '.join(sorted(_registry))}")

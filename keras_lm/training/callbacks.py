@@ -7,7 +7,7 @@ import time
 
 import keras
 
-from keras_lm.io_utils import atomic_path, write_text_atomically
+from keras_lm.io_utils import atomic_path, read_json, write_text_atomically
 
 BACKUP_METADATA = "training_metadata.json"
 
@@ -17,8 +17,7 @@ def read_backup_epoch(backup_dir):
     path = os.path.join(backup_dir, BACKUP_METADATA)
     if not os.path.isfile(path):
         return 0
-    with open(path) as f:
-        return json.load(f)["epoch"]
+    return read_json(path, required=("epoch",))["epoch"]
 
 
 class CrashSafeBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -50,8 +49,7 @@ class CrashSafeBackupAndRestore(keras.callbacks.BackupAndRestore):
         path = os.path.join(self.backup_dir, BACKUP_METADATA)
         if not os.path.isfile(path):
             return
-        with open(path) as f:
-            metadata = json.load(f)
+        metadata = read_json(path, required=("epoch", "weights"))
         optimizer = self.model.optimizer
         if optimizer is not None and not optimizer.built:
             optimizer.build(self.model.trainable_variables)
@@ -77,8 +75,7 @@ class RunCheckpoints(keras.callbacks.Callback):
     def _best_so_far(self):
         if not os.path.isfile(self._best_path):
             return math.inf
-        with open(self._best_path) as f:
-            return json.load(f)["value"]
+        return read_json(self._best_path, required=("value",))["value"]
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}

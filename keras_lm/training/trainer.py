@@ -19,7 +19,6 @@ import tensorflow as tf
 from keras_lm import runs
 from keras_lm.data import language_model_dataset, load_text_corpus
 from keras_lm.errors import KerasLMError
-from keras_lm.io_utils import atomic_path
 from keras_lm.tokenizers import make_tokenizer
 from keras_lm.training import callbacks as lm_callbacks
 from keras_lm.training import optimizers
@@ -244,13 +243,13 @@ def train(family, run_dir, *, data=None, model_config=None, training=None,
                            "pass an empty or new --out")
     corpus = load_text_corpus(data, training.validation_fraction, data_dir)
     if run.exists():
-        saved = run.read_config()
+        saved = run.require_language_model().read_config()
         text_tokenizer = run.tokenizer()
         config = dict(saved)
         _check_same_run(saved, new_run_config(
             family, data, {**saved["model"]["config"], **(model_config or {})},
-            training, saved["tokenizer"]["kind"],
-            saved["tokenizer"]["vocab_size"]), run.path)
+            training, init_from[1].kind if init_from else tokenizer,
+            vocab_size), run.path)
         if saved.get("finished"):
             return None  # the same command again: nothing left to do
     else:
@@ -312,14 +311,15 @@ def finetune(source_run, out, *, data, training=None, freeze_embeddings=False,
     The new run keeps the source's model config and tokenizer; text that the
     tokenizer cannot represent (more than `max_unknown_fraction` unknown
     tokens) is refused rather than silently changing the vocabulary. The
-    source run directory is only read.
+    source run directory is only read. `training` defaults to the source
+    run's own training config (for an imported GPT-2, a fine-tuning recipe).
 
     Example:
 
     >>> finetune("runs/pretrained", "runs/shakespeare",
     ...          data="shakespeare.txt")   # doctest: +SKIP
     """
-    source = runs.RunDirectory(source_run).require()
+    source = runs.RunDirectory(source_run).require_language_model()
     if os.path.abspath(out) == source.path:
         raise KerasLMError("--out must differ from the source run directory "
                            "(fine-tuning never modifies the source run)")
@@ -330,8 +330,8 @@ def finetune(source_run, out, *, data, training=None, freeze_embeddings=False,
     tokenizer = source.tokenizer()
     if data is None:
         raise KerasLMError("fine-tuning needs --data (the new text)")
-    corpus = load_text_corpus(data, (training or TrainingConfig())
-                              .validation_fraction, data_dir)
+    training = training or TrainingConfig(**config["training"])
+    corpus = load_text_corpus(data, training.validation_fraction, data_dir)
     ids = encode_corpus(tokenizer, corpus.train)
     unknown = float((ids == tokenizer.unk_id).mean()) if len(ids) else 0.0
     if unknown > max_unknown_fraction:
