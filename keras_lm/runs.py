@@ -15,6 +15,7 @@ nothing but this folder.
 
 import json
 import os
+import shutil
 
 from keras_lm.errors import KerasLMError
 from keras_lm.io_utils import atomic_path, read_json, write_text_atomically
@@ -83,6 +84,14 @@ class RunDirectory:
     def write_config(self, config):
         os.makedirs(self.path, exist_ok=True)
         write_text_atomically(self.config_path, json.dumps(config, indent=2))
+
+    def finish(self, model, config):
+        """Writes model.keras, marks config.json finished, then deletes the
+        training backup (in that order, so a kill at any point leaves a run
+        that either resumes at its last epoch or is complete)."""
+        save_keras_model(model, self.model_path)
+        self.write_config({**config, "finished": True})
+        shutil.rmtree(self.backup_dir, ignore_errors=True)
 
     def tokenizer(self):
         from keras_lm.tokenizers import load_tokenizer

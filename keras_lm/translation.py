@@ -411,8 +411,7 @@ def train_seq2seq(run_dir, data=None, *, attention="additive",
     history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps,
                         validation_data=val_ds, callbacks=all_callbacks,
                         verbose=verbose, shuffle=False)
-    runs.save_keras_model(model, run.model_path)
-    run.write_config({**config, "finished": True})
+    run.finish(model, config)
     return TrainingResult(run.path, history, stats)
 
 

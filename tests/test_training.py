@@ -78,6 +78,38 @@ def test_finetune_without_a_training_config_reuses_the_source_runs(
     assert tuned["finetuned_from"].startswith(trained_run)
 
 
+def test_a_kill_after_the_last_epoch_resumes_at_the_end(tmp_path, corpus_file,
+                                                       monkeypatch):
+    """Between the last epoch and the run being marked finished, the backup
+    is kept: a rerun completes the run without training anything again."""
+    from keras_lm import runs
+
+    run_dir = str(tmp_path / "run")
+    kwargs = dict(data=corpus_file, verbose=0,
+                  model_config={"embedding_dim": 8, "rnn_units": 16},
+                  training=TrainingConfig(batch_size=8, seq_len=16, epochs=2,
+                                          steps_per_epoch=3,
+                                          validation_steps=1))
+
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runs, "save_keras_model", killed)
+        with pytest.raises(KeyboardInterrupt):
+            train("gru", run_dir, **kwargs)
+    run = RunDirectory(run_dir)
+    assert not run.read_config().get("finished")
+    assert os.path.exists(run.backup_dir)
+    history = train("gru", run_dir, **kwargs)
+    assert history.epoch == []  # nothing trained again
+    with open(run.history_path) as f:
+        assert [row["epoch"] for row in csv.DictReader(f)] == ["0", "1"]
+    assert run.read_config()["finished"]
+    assert os.path.isfile(run.model_path)
+    assert not os.path.exists(run.backup_dir)
+
+
 def weights_of(path):
     arrays = {}
     with h5py.File(path, "r") as f:

@@ -32,7 +32,10 @@ class CrashSafeBackupAndRestore(keras.callbacks.BackupAndRestore):
     """
 
     def __init__(self, backup_dir):
-        super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=True)
+        # Kept when training ends: `RunDirectory.finish` deletes it only once
+        # the run is marked finished, so a kill in between resumes at the end
+        # rather than starting again from epoch 0.
+        super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=False)
 
     def _save_model(self):
         name = f"epoch-{self._current_epoch}.weights.h5"

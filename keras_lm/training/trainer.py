@@ -298,8 +298,7 @@ def train(family, run_dir, *, data=None, model_config=None, training=None,
     history = model.fit(train_ds, epochs=training.epochs, steps_per_epoch=steps,
                         validation_data=val_ds, callbacks=callbacks,
                         verbose=verbose, shuffle=False)
-    runs.save_keras_model(model, run.model_path)
-    run.write_config({**config, "finished": True})
+    run.finish(model, config)
     return history
 
 
