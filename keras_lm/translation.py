@@ -52,6 +52,7 @@ from keras_lm import runs
 from keras_lm.data.pairs import (DATE_SOURCE, encode_pairs, load_pairs,
                                  pairs_dataset, split_pairs, target_specials,
                                  tfds_pair_features)
+from keras_lm.data.text_sources import recorded_source
 from keras_lm.errors import KerasLMError
 from keras_lm.generation.beam_search import (_beam_loop, best_sequences,
                                              check_decoding)
@@ -94,10 +95,7 @@ def task_of(source, task=None):
 def _data_source(data):
     """The data source as recorded in config.json (absolute file paths, so
     evaluation works from any working directory)."""
-    if data is None:
-        return DATE_SOURCE
-    data = os.fspath(data)
-    return os.path.abspath(data) if os.path.exists(data) else data
+    return DATE_SOURCE if data is None else recorded_source(data)
 
 
 def _check_positive(**values):

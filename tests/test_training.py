@@ -110,6 +110,27 @@ def test_a_kill_after_the_last_epoch_resumes_at_the_end(tmp_path, corpus_file,
     assert not os.path.exists(run.backup_dir)
 
 
+def test_a_relative_data_path_is_recorded_absolute(tmp_path, corpus_file,
+                                                   monkeypatch):
+    """So `evaluate` (which rereads the run's data) works from anywhere."""
+    import shutil
+
+    from keras_lm.evaluation.language_model import evaluate_run
+
+    shutil.copy(corpus_file, tmp_path / "text.txt")
+    monkeypatch.chdir(tmp_path)
+    train("gru", "run", data="text.txt", verbose=0,
+          model_config={"embedding_dim": 8, "rnn_units": 16},
+          training=TrainingConfig(batch_size=8, seq_len=16, epochs=1,
+                                  steps_per_epoch=2, validation_steps=1))
+    config = RunDirectory("run").read_config()
+    assert config["data"]["source"] == str(tmp_path / "text.txt")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert evaluate_run("../run", max_batches=1)["tokens"] > 0
+
+
 def weights_of(path):
     arrays = {}
     with h5py.File(path, "r") as f:

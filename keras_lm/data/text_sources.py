@@ -81,6 +81,16 @@ def read_text_path(path):
     return "\n\n".join(read_text_file(f) for f in files)
 
 
+def recorded_source(source):
+    """`source` as a run's config.json records it: an existing file or
+    folder as an absolute path (so evaluation works from any working
+    directory), anything else (a tfds name, None) as given."""
+    if source is None:
+        return None
+    source = os.fspath(source)
+    return os.path.abspath(source) if os.path.exists(source) else source
+
+
 def _looks_like_path(source):
     return os.sep in source or source.endswith(".txt") or source.startswith(".")
 

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from keras_lm import runs
 from keras_lm.data import language_model_dataset, load_text_corpus
+from keras_lm.data.text_sources import recorded_source
 from keras_lm.errors import KerasLMError
 from keras_lm.tokenizers import make_tokenizer
 from keras_lm.training import callbacks as lm_callbacks
@@ -161,14 +162,14 @@ def _build_and_compile(config, training, train_ids, val_ids, corpus,
 def new_run_config(family, data, model_config, training, tokenizer_kind,
                    vocab_size):
     """The config.json of a new run directory (see `keras_lm.runs`);
-    `training` is a `TrainingConfig`."""
+    `training` is a `TrainingConfig`, `data` the source as given."""
     from keras_lm import __version__
 
     return {
         "keras_lm_version": __version__,
         "model": {"family": family, "config": model_config},
         "tokenizer": {"kind": tokenizer_kind, "vocab_size": vocab_size},
-        "data": {"source": data},
+        "data": {"source": recorded_source(data)},
         "training": dataclasses.asdict(training),
     }
 
@@ -176,6 +177,9 @@ def new_run_config(family, data, model_config, training, tokenizer_kind,
 def _check_same_run(saved, new, run_dir):
     """A resumed run must be the same run: refuse silently different flags."""
     saved = dict(saved)
+    if "data" in saved:  # runs that recorded a relative path
+        saved["data"] = {**saved["data"],
+                         "source": recorded_source(saved["data"]["source"])}
     if "training" in saved:  # runs made before a field was added
         saved["training"] = dataclasses.asdict(
             TrainingConfig(**saved["training"]))
