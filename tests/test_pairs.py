@@ -47,8 +47,9 @@ def test_anki_reverse_direction(tmp_path):
     assert source.pairs[-1] == ("Gracias.", "Thank you.")
 
 
-def test_anki_zip_skips_about_file(tmp_path):
-    path = tmp_path / "pairs.zip"
+@pytest.mark.parametrize("name", ["pairs.zip", "PAIRS.ZIP"])
+def test_anki_zip_skips_about_file(tmp_path, name):
+    path = tmp_path / name
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("pairs/_about.txt", "not pairs\tat all\n")
         archive.writestr("pairs/spa.txt", ANKI_TEXT)
@@ -112,8 +113,9 @@ def test_jsonl_invalid_line_is_an_error(tmp_path):
         load_pairs(path)
 
 
-def test_csv_columns(tmp_path):
-    path = tmp_path / "pairs.csv"
+@pytest.mark.parametrize("name", ["pairs.csv", "Pairs.CSV"])
+def test_csv_columns(tmp_path, name):
+    path = tmp_path / name
     path.write_text('article,summary\n"long, text",short\n,empty\nb,c\n',
                     encoding="utf-8")
     source = load_pairs(path, source_column="article",

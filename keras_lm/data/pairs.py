@@ -163,7 +163,7 @@ def read_anki_pairs(path, reverse=False, member=None):
     if not os.path.isfile(path):
         raise KerasLMError(f"{path} does not exist; pass an Anki .txt/.zip "
                            "file of English<TAB>other lines")
-    if path.endswith(".zip"):
+    if path.lower().endswith(".zip"):
         try:
             with zipfile.ZipFile(path) as archive:
                 raw = archive.read(_zip_member(archive, path, member))
@@ -202,7 +202,7 @@ def read_column_pairs(path, source_column="source", target_column="target",
     with open(path, "rb") as f:
         text = _decode_utf8(f.read(), path)
     pairs, skipped, seen_keys = [], 0, None
-    if path.endswith(".csv"):
+    if path.lower().endswith(".csv"):
         reader = csv.DictReader(io.StringIO(text, newline=""))
         header = reader.fieldnames or []
         missing = [c for c in (source_column, target_column) if c not in header]
