@@ -24,19 +24,27 @@ MODEL_DEFAULTS = {
     "transformer": {"num_layers": 4, "num_heads": 4, "d_model": 128,
                     "max_sequence_length": 256},
 }
+# serving_default's max_new_tokens, temperature, top_k, top_p
+EXPORT_DEFAULTS = (200, 1.0, 0, 1.0)
+LM_EXPORT_FLAGS = ("max_new_tokens", "temperature", "top_k", "top_p")
+SEQ2SEQ_EVALUATE_FLAGS = ("beam_width", "length_penalty", "max_pairs", "task")
+SEQ2SEQ_EXPORT_FLAGS = ("beam_width", "length_penalty", "max_length")
 TRAINING_FLAGS = ("seq_len", "batch_size", "epochs", "steps_per_epoch",
                   "validation_steps", "learning_rate", "warmup_steps",
                   "weight_decay", "seed", "stateful", "steps_per_execution",
                   "early_stopping_patience", "random_offsets")
 
 
-def _add_training_flags(parser):
+def _add_training_flags(parser, finetune=False):
+    """The flags of `train` and (without preset and tokenizer: fine-tuning
+    keeps the source run's) of `finetune`."""
     add = parser.add_argument
     add("--data", help="tfds name (tiny_shakespeare), a .txt file or folder; "
                        "default: the embedded corpus (no network)")
     add("--data-dir", help="TensorFlow Datasets data directory")
-    add("--preset", help="a named recipe from keras_lm.presets "
-                         "(flags still override it)")
+    if not finetune:
+        add("--preset", help="a named recipe from keras_lm.presets "
+                             "(flags still override it)")
     add("--out", help="run directory (default: runs/<family>)")
     add("--epochs", type=int)
     add("--steps-per-epoch", type=int,
@@ -55,8 +63,9 @@ def _add_training_flags(parser):
     add("--random-offsets", action="store_true", default=None,
         help="start each training window at a uniformly random position "
              "(nanoGPT's sampling) instead of a shuffled fixed grid")
-    add("--tokenizer", choices=["char", "word", "subword"], default=None)
-    add("--vocab-size", type=int, help="vocabulary size (word/subword)")
+    if not finetune:
+        add("--tokenizer", choices=["char", "word", "subword"], default=None)
+        add("--vocab-size", type=int, help="vocabulary size (word/subword)")
     add_strategy_flag(parser)
     add("--verbose", type=int, choices=[0, 1, 2], default=1)
 
@@ -115,7 +124,7 @@ def build_parser():
     finetune = commands.add_parser(
         "finetune", help="continue training a run on new text (new run dir)")
     finetune.add_argument("run_dir", help="the trained run to start from")
-    _add_training_flags(finetune)
+    _add_training_flags(finetune, finetune=True)
     finetune.add_argument("--freeze-embeddings", action="store_true",
                           help="keep the token embedding fixed")
     finetune.add_argument("--max-unknown-fraction", type=float, default=0.005,
@@ -124,11 +133,15 @@ def build_parser():
     export = commands.add_parser("export", help="write a SavedModel")
     export.add_argument("run_dir")
     export.add_argument("--out", help="default: saved_models/<run name>")
-    export.add_argument("--max-new-tokens", type=int, default=200,
-                        help="default for the serving_default signature")
-    export.add_argument("--temperature", type=float, default=1.0)
-    export.add_argument("--top-k", type=int, default=0)
-    export.add_argument("--top-p", type=float, default=1.0)
+    export.add_argument("--max-new-tokens", type=int,
+                        help="default for the serving_default signature "
+                             f"(language models; default {EXPORT_DEFAULTS[0]})")
+    export.add_argument("--temperature", type=float,
+                        help=f"(default {EXPORT_DEFAULTS[1]})")
+    export.add_argument("--top-k", type=int,
+                        help=f"(default {EXPORT_DEFAULTS[2]})")
+    export.add_argument("--top-p", type=float,
+                        help=f"(default {EXPORT_DEFAULTS[3]})")
 
     from keras_lm import cli_import, cli_seq2seq
 
@@ -238,6 +251,18 @@ def _generate_from_saved_model(args):
         args.temperature, args.top_k, args.top_p, args.seed)
 
 
+def refuse_flags(args, names, run_kind):
+    """A one-line error when one of the flags `names` was given: they belong
+    to the other kind of run than `run_kind` ("language-model"/"seq2seq")."""
+    given = [name for name in names if getattr(args, name, None) is not None]
+    if given:
+        from keras_lm.errors import KerasLMError
+
+        flag = "--" + given[0].replace("_", "-")
+        raise KerasLMError(f"{flag} does not apply to {args.run_dir}, a "
+                           f"{run_kind} run")
+
+
 def run_evaluate(args):
     from keras_lm import cli_seq2seq
 
@@ -245,6 +270,7 @@ def run_evaluate(args):
         return cli_seq2seq.evaluate(args)
     from keras_lm.evaluation.language_model import evaluate_run
 
+    refuse_flags(args, SEQ2SEQ_EVALUATE_FLAGS, "language-model")
     scores = evaluate_run(args.run_dir, data=args.data, data_dir=args.data_dir,
                           max_batches=args.max_batches, verbose=1)
     for name, value in scores.items():
@@ -260,12 +286,14 @@ def run_export(args):
     from keras_lm.serving import export_run
     from keras_lm.generation import check_sampling_args
 
-    check_sampling_args(args.max_new_tokens, args.temperature, args.top_k,
-                        args.top_p)
-    path = export_run(args.run_dir, args.out,
-                      max_new_tokens=args.max_new_tokens,
-                      temperature=args.temperature, top_k=args.top_k,
-                      top_p=args.top_p)
+    refuse_flags(args, SEQ2SEQ_EXPORT_FLAGS, "language-model")
+    max_new_tokens, temperature, top_k, top_p = (
+        default if value is None else value for value, default in zip(
+            (getattr(args, name) for name in LM_EXPORT_FLAGS),
+            EXPORT_DEFAULTS))
+    check_sampling_args(max_new_tokens, temperature, top_k, top_p)
+    path = export_run(args.run_dir, args.out, max_new_tokens=max_new_tokens,
+                      temperature=temperature, top_k=top_k, top_p=top_p)
     print(f"exported {path}")
 
 

@@ -23,7 +23,8 @@ import sys
 
 DEFAULT_OUT = os.path.join("runs", "seq2seq")
 
-# flag -> train_seq2seq keyword (None: the same name).
+# `train seq2seq` flags, each passed on as the train_seq2seq keyword of the
+# same name.
 _TRAIN_FLAGS = ("attention", "bidirectional", "tokenizer", "reverse",
                 "max_source_length", "max_target_length", "embedding_dim",
                 "units", "dropout", "epochs", "steps_per_epoch",
@@ -206,11 +207,11 @@ def _option(args, name, default):
 
 
 def evaluate(args):
-    from keras_lm.translation import evaluate_translation
+    from keras_lm.translation import DECODE_BATCH, evaluate_translation
 
     max_pairs = getattr(args, "max_pairs", None)
     if max_pairs is None and getattr(args, "max_batches", None):
-        max_pairs = args.max_batches * 64
+        max_pairs = args.max_batches * DECODE_BATCH  # batches of decoding
     scores = evaluate_translation(
         args.run_dir, data=getattr(args, "data", None),
         beam_width=_option(args, "beam_width", 4),
@@ -230,8 +231,10 @@ def evaluate(args):
 
 
 def export(args):
+    from keras_lm.cli import LM_EXPORT_FLAGS, refuse_flags
     from keras_lm.translation import export_translator
 
+    refuse_flags(args, LM_EXPORT_FLAGS, "seq2seq")
     path = export_translator(
         args.run_dir, getattr(args, "out", None),
         beam_width=_option(args, "beam_width", 4),

@@ -57,6 +57,21 @@ def test_not_a_run_directory(capsys, tmp_path):
                         "x"], "does not exist")
 
 
+def test_flags_of_the_other_kind_of_run_are_refused(capsys, trained_run,
+                                                    tmp_path):
+    """evaluate/export serve language-model and seq2seq runs alike; a flag
+    for the other kind is an error, not silently ignored."""
+    fails_with(capsys, ["evaluate", trained_run, "--beam-width", "2"],
+               "--beam-width does not apply")
+    fails_with(capsys, ["export", trained_run, "--out", str(tmp_path / "e"),
+                        "--max-length", "9"], "--max-length does not apply")
+    assert not (tmp_path / "e").exists()
+    for flag in (["--tokenizer", "word"], ["--preset", "tiny"]):
+        with pytest.raises(SystemExit):  # finetune keeps the source's
+            main(["finetune", trained_run, "--data", "x.txt", *flag])
+    assert "unrecognized arguments" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--prompt", ""], "empty"),
     (["--prompt", "x", "--temperature", "-0.5"], "--temperature"),

@@ -240,6 +240,8 @@ def test_bad_inputs_give_one_line(date_run, capsys, tmp_path):
                      str(tmp_path / "c")],
                     ["train", "gru", "--data", str(no_tabs), "--out", run_dir]):
         fails_with(capsys, command, "this is a seq2seq run")
+    fails_with(capsys, ["export", run_dir, "--temperature", "0.5", "--out",
+                        str(tmp_path / "e")], "--temperature does not apply")
     assert not os.path.exists(tmp_path / "a")
     assert not os.path.exists(tmp_path / "b")
 
