@@ -346,7 +346,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     _import_tensorflow_quietly(
         probe_devices=getattr(args, "strategy", None) != "multi_worker")
-    from keras_lm.errors import KerasLMError
+    from keras_lm.errors import KerasLMError, graph_check_message
 
     try:
         COMMANDS[args.command](args)
@@ -361,14 +361,6 @@ def main(argv=None):
 
         if not isinstance(e, tf.errors.InvalidArgumentError):
             raise
-        print(f"keras-lm: error: {_first_assertion(e)}", file=sys.stderr)
+        print(f"keras-lm: error: {graph_check_message(e)}", file=sys.stderr)
         return 2
     return 0
-
-
-def _first_assertion(error):
-    message = getattr(error, "message", str(error))
-    for line in message.splitlines():
-        if "assertion failed:" in line:
-            return line.split("assertion failed:", 1)[1].strip(" []")
-    return message.splitlines()[0] if message else type(error).__name__

@@ -27,7 +27,7 @@ import os
 import tensorflow as tf
 
 from keras_lm.generation.loop import compiled_decode_loop, generate_ids
-from keras_lm.errors import KerasLMError
+from keras_lm.errors import KerasLMError, graph_check_message
 from keras_lm.io_utils import atomic_directory
 
 DEFAULT_EXPORT_ROOT = "saved_models"
@@ -168,8 +168,9 @@ def is_saved_model(path):
 def load_export(path):
     """Loads a SavedModel written by `export`, with the tensorflow-text ops
     that subword and byte-level BPE tokenizers need."""
-    import tensorflow_text  # noqa: F401 (registers the tokenizers' ops)
+    from keras_lm.tokenizers.base import import_tensorflow_text
 
+    import_tensorflow_text("subword or byte-level BPE")  # registers their ops
     loaded = tf.saved_model.load(path)
     if "generate" not in loaded.signatures:
         raise KerasLMError(f"{path} is a SavedModel without a 'generate' "
@@ -193,12 +194,7 @@ def generate_with_export(loaded, prompts, max_new_tokens, temperature=1.0,
             top_p=tf.constant(top_p, tf.float32),
             seed=tf.constant(seed, tf.int32))
     except tf.errors.InvalidArgumentError as e:
-        message = getattr(e, "message", str(e))
-        for line in message.splitlines():
-            if "assertion failed:" in line:
-                message = line.split("assertion failed:", 1)[1]
-                break
-        raise KerasLMError(message.splitlines()[0].strip(" []"))
+        raise KerasLMError(graph_check_message(e)) from None
     # The prompt is returned as given; only the completion is decoded.
     return [prompt + completion.decode("utf-8", "replace")
             for prompt, completion in zip(prompts,
