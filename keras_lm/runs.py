@@ -107,6 +107,16 @@ class RunDirectory:
         return None
 
 
+def check_same_run(saved, new, run_dir):
+    """A resumed run must be the same run: a one-line error naming the first
+    section of config.json (`saved`) that the new flags (`new`) change."""
+    for section in ("model", "data", "tokenizer", "training"):
+        if saved.get(section) != new.get(section):
+            raise KerasLMError(
+                f"{run_dir} holds a run with a different {section} config; "
+                "resume it with the same flags, or pass a new --out")
+
+
 def build_model(model_config, stateful=None):
     """Instantiates a model from the `{"family", "config"}` of config.json.
 

@@ -115,19 +115,10 @@ def _new_config(data, model_config, tokenizer, training):
 
 
 def _check_same_run(saved, new, run_dir):
-    """A resumed run must be the same run: refuse silently different flags."""
-    sections = {
-        "model": ({k: saved["model"]["config"].get(k)
-                   for k in new["model"]["config"]}, new["model"]["config"]),
-        "tokenizer": (saved.get("tokenizer"), new["tokenizer"]),
-        "data": (saved.get("data"), new["data"]),
-        "training": (saved.get("training"), new["training"]),
-    }
-    for section, (old, now) in sections.items():
-        if old != now:
-            raise KerasLMError(
-                f"{run_dir} holds a seq2seq run with a different {section} "
-                "config; resume it with the same flags, or pass a new --out")
+    """`runs.check_same_run` on the model settings that flags set."""
+    model = {k: saved["model"]["config"].get(k) for k in new["model"]["config"]}
+    runs.check_same_run({**saved, "model": {**new["model"], "config": model}},
+                        new, run_dir)
 
 
 # ----------------------------------------------------------------------------

@@ -175,19 +175,16 @@ def new_run_config(family, data, model_config, training, tokenizer_kind,
 
 
 def _check_same_run(saved, new, run_dir):
-    """A resumed run must be the same run: refuse silently different flags."""
+    """`runs.check_same_run` after bringing configs of older runs up to date
+    (a relative data path, a training field added since)."""
     saved = dict(saved)
-    if "data" in saved:  # runs that recorded a relative path
+    if "data" in saved:
         saved["data"] = {**saved["data"],
                          "source": recorded_source(saved["data"]["source"])}
-    if "training" in saved:  # runs made before a field was added
+    if "training" in saved:
         saved["training"] = dataclasses.asdict(
             TrainingConfig(**saved["training"]))
-    for section in ("model", "data", "tokenizer", "training"):
-        if saved.get(section) != new.get(section):
-            raise KerasLMError(
-                f"{run_dir} holds a run with a different {section} config; "
-                "resume it with the same flags, or pass a new --out")
+    runs.check_same_run(saved, new, run_dir)
 
 
 def token_embedding(model):
