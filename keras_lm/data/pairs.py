@@ -56,6 +56,7 @@ import zipfile
 import numpy as np
 import tensorflow as tf
 
+from keras_lm.data.text_sources import decode_utf8, prepared_tfds_builder
 from keras_lm.errors import KerasLMError
 
 DATE_SOURCE = "dates"
@@ -128,14 +129,6 @@ def parse_anki_lines(lines, reverse=False):
     return pairs, skipped
 
 
-def _decode_utf8(raw, path):
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise KerasLMError(f"{path} is not valid UTF-8 (byte {e.start}); "
-                           "convert it with iconv or pass another file")
-
-
 def _zip_member(archive, path, member):
     if member is not None:
         if member not in archive.namelist():
@@ -173,7 +166,7 @@ def read_anki_pairs(path, reverse=False, member=None):
         with open(path, "rb") as f:
             raw = f.read()
     pairs, skipped = parse_anki_lines(
-        _decode_utf8(raw, path).splitlines(), reverse=reverse)
+        decode_utf8(raw, path).splitlines(), reverse=reverse)
     if not pairs:
         raise KerasLMError(f"{path} has no English<TAB>other lines "
                            f"({skipped} skipped)")
@@ -200,7 +193,7 @@ def read_column_pairs(path, source_column="source", target_column="target",
         raise KerasLMError(f"{path} does not exist; pass a .jsonl or .csv "
                            "file")
     with open(path, "rb") as f:
-        text = _decode_utf8(f.read(), path)
+        text = decode_utf8(f.read(), path)
     pairs, skipped, seen_keys = [], 0, None
     if path.lower().endswith(".csv"):
         reader = csv.DictReader(io.StringIO(text, newline=""))
@@ -265,8 +258,6 @@ def load_tfds_pairs(name, source_column=None, target_column=None,
     (cnn_dailymail has 287k long articles). Feature keys come from
     `TFDS_PAIR_FEATURES` unless both columns are given.
     """
-    import tensorflow_datasets as tfds
-
     if source_column and target_column:
         keys = (source_column, target_column)
     else:
@@ -276,18 +267,8 @@ def load_tfds_pairs(name, source_column=None, target_column=None,
         raise KerasLMError(f"unknown pair dataset {name!r}: not a .txt/.tsv/"
                            f".zip/.jsonl/.csv file nor a known tfds name "
                            f"({known}); or give source and target columns")
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except (tfds.core.registered.DatasetNotFoundError, ValueError) as e:
-        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
-        raise KerasLMError(f"{name!r} is not a TensorFlow Datasets name "
-                           f"({type(e).__name__}: {first})")
-    try:
-        builder.download_and_prepare()
-    except Exception as e:  # network, checksum, disk: say which, in one line
-        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
-        raise KerasLMError(f"could not download/prepare tfds dataset {name!r}:"
-                           f" {type(e).__name__}: {first}")
+    builder = prepared_tfds_builder(
+        name, data_dir, f"{name!r} is not a TensorFlow Datasets name")
     splits, skipped = {}, 0
     for split in _TFDS_SPLITS:
         try:

@@ -55,14 +55,20 @@ def read_text_file(path):
     if b"\x00" in raw[:65536]:
         raise KerasLMError(f"{path} looks like a binary file (it has NUL "
                            "bytes); pass a UTF-8 text file")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise KerasLMError(f"{path} is not valid UTF-8 (byte {e.start}); "
-                           "convert it with iconv or pass another file")
+    text = decode_utf8(raw, path)
     if not text.strip():
         raise KerasLMError(f"{path} is empty; pass a file with text in it")
     return text
+
+
+def decode_utf8(raw, path):
+    """`raw` bytes as text (a UTF-8 byte-order mark dropped), or a one-line
+    error naming `path` if they are not UTF-8."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise KerasLMError(f"{path} is not valid UTF-8 (byte {e.start}); "
+                           "convert it with iconv or pass another file")
 
 
 def read_text_path(path):
@@ -95,25 +101,38 @@ def _looks_like_path(source):
     return os.sep in source or source.endswith(".txt") or source.startswith(".")
 
 
+def _first_line(error, width=200):
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0][:width] if text else ''}"
+
+
+def prepared_tfds_builder(name, data_dir, unknown):
+    """The tfds builder of `name`, downloaded and prepared. An unknown name
+    raises `unknown` (a message), with tfds's reason; a failed download or
+    preparation (network, checksum, disk) says which, in one line."""
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except (tfds.core.registered.DatasetNotFoundError, ValueError) as e:
+        raise KerasLMError(f"{unknown} ({_first_line(e, 160)})") from None
+    try:
+        builder.download_and_prepare()
+    except Exception as e:
+        raise KerasLMError(f"could not download/prepare tfds dataset "
+                           f"{name!r}: {_first_line(e)}") from None
+    return builder
+
+
 def load_tfds_text(name, data_dir=None):
     """Loads a text corpus from TensorFlow Datasets by name.
 
     Returns `(train_text, validation_text)`, each split's examples joined by
     blank lines. The text feature is `"text"`, or the only string feature.
     """
-    import tensorflow_datasets as tfds
-
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError:
-        raise KerasLMError(f"{name!r} is neither a file nor a TensorFlow "
-                           "Datasets name (try tiny_shakespeare, or a path)")
-    try:
-        builder.download_and_prepare()
-    except Exception as e:  # network, checksum, disk: say which, in one line
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise KerasLMError(f"could not download/prepare tfds dataset {name!r}:"
-                           f" {type(e).__name__}: {first_line[:200]}")
+    builder = prepared_tfds_builder(
+        name, data_dir, f"{name!r} is neither a file nor a TensorFlow "
+                        "Datasets name (try tiny_shakespeare, or a path)")
     splits = builder.info.splits
     validation = next((s for s in ("validation", "test") if s in splits), None)
     if "train" not in splits or validation is None:
