@@ -78,11 +78,18 @@ def masked_token_accuracy(y_true, y_pred, pad_id=0):
 
     `y_true` int `(batch, T)`, `y_pred` logits `(batch, T, vocab)`.
     """
+    hits, tokens = _hits_and_tokens(y_true, y_pred, pad_id)
+    return hits / ops.maximum(tokens, 1.0)
+
+
+def _hits_and_tokens(y_true, y_pred, pad_id):
+    """How many non-padding positions argmax(`y_pred`) gets right, and how
+    many non-padding positions there are (float32 scalars)."""
     y_true = ops.cast(y_true, "int32")
     predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
     mask = ops.cast(ops.not_equal(y_true, pad_id), "float32")
     hits = ops.cast(ops.equal(predicted, y_true), "float32") * mask
-    return ops.sum(hits) / ops.maximum(ops.sum(mask), 1.0)
+    return ops.sum(hits), ops.sum(mask)
 
 
 @keras.saving.register_keras_serializable(package="keras_lm")
@@ -100,12 +107,9 @@ class MaskedTokenAccuracy(keras.metrics.Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         del sample_weight  # padding is the only weighting
-        y_true = ops.cast(y_true, "int32")
-        predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
-        mask = ops.cast(ops.not_equal(y_true, self.pad_id), "float32")
-        hits = ops.cast(ops.equal(predicted, y_true), "float32") * mask
-        self.hits.assign_add(ops.sum(hits))
-        self.tokens.assign_add(ops.sum(mask))
+        hits, tokens = _hits_and_tokens(y_true, y_pred, self.pad_id)
+        self.hits.assign_add(hits)
+        self.tokens.assign_add(tokens)
 
     def result(self):
         return self.hits / ops.maximum(self.tokens, 1.0)
