@@ -42,6 +42,15 @@ _SCALARS = [
 ]
 
 
+def serving_weights(model):
+    """Copies of `model.weights` as plain `tf.Variable`s with unique names,
+    for an export to save and its compiled program to read in place of the
+    Keras variables: TF1-style sessions (saved_model_cli, TF Serving) cannot
+    restore Keras 3 variables, whose names repeat across layers."""
+    return [tf.Variable(w.value, trainable=False, name=f"weight_{i}")
+            for i, w in enumerate(model.weights)]
+
+
 class TextGenerator(tf.Module):
     """A `tf.Module` wrapping a `CausalLM` and its tokenizer's graph form."""
 
@@ -52,12 +61,7 @@ class TextGenerator(tf.Module):
         # stay out of the SavedModel; `serving_weights` are what is saved.
         self._generate_ids = functools.partial(
             generate_ids, model, decode_loop=compiled_decode_loop(model))
-        # Plain tf.Variables with unique names, fed to the compiled loop in
-        # place of the Keras variables: sessions (saved_model_cli, TF Serving)
-        # cannot restore Keras 3 variables, whose names repeat across layers.
-        self.serving_weights = [
-            tf.Variable(w.value, trainable=False, name=f"weight_{i}")
-            for i, w in enumerate(model.weights)]
+        self.serving_weights = serving_weights(model)
         self.tokenizer = tokenizer.graph_module()
         self._defaults = (max_new_tokens, temperature, top_k, top_p, seed)
 

@@ -58,7 +58,7 @@ from keras_lm.generation.beam_search import (_beam_loop, best_sequences,
                                              check_decoding)
 from keras_lm.io_utils import atomic_directory
 from keras_lm.models.seq2seq import ATTENTION_KINDS, Seq2Seq, compile_seq2seq
-from keras_lm.serving import default_export_path
+from keras_lm.serving import default_export_path, serving_weights
 from keras_lm.tokenizers import TOKENIZER_KINDS, load_tokenizer, make_tokenizer
 from keras_lm.training import callbacks as lm_callbacks
 from keras_lm.training.distribute import check_global_batch, make_strategy
@@ -741,9 +741,7 @@ class TranslatorModule(tf.Module):
             functools.partial(_beam_with_weights, model, int(beam_width),
                               int(max_length)),
             jit_compile=True, autograph=False))
-        self.serving_weights = [
-            tf.Variable(w.value, trainable=False, name=f"weight_{i}")
-            for i, w in enumerate(model.weights)]
+        self.serving_weights = serving_weights(model)
         self.source_tokenizer = source_tokenizer.graph_module()
         self.target_tokenizer = target_tokenizer.graph_module()
         specials = target_specials(target_tokenizer)
