@@ -1,4 +1,5 @@
-"""The `keras-lm` command line: train, generate, evaluate, export.
+"""The `keras-lm` command line: train, generate, evaluate, export,
+finetune, import-gpt2 and translate (`keras-lm --help` lists them).
 
 Every command prints one clear line on stderr and exits non-zero on bad
 input (`keras-lm: error: ...`), never a TensorFlow traceback.
@@ -88,6 +89,8 @@ def _add_model_flags(parser, family):
 
 
 def build_parser():
+    """The argparse parser of every command (seq2seq and GPT-2 import flags
+    come from `cli_seq2seq` and `cli_import`)."""
     parser = argparse.ArgumentParser(
         prog="keras-lm",
         description="Train, sample from, evaluate and export language models "
@@ -343,6 +346,7 @@ def _import_tensorflow_quietly(probe_devices=True):
 
 
 def main(argv=None):
+    """Runs `keras-lm ARGV`; returns the exit status (0, 2 on bad input)."""
     args = build_parser().parse_args(argv)
     _import_tensorflow_quietly(
         probe_devices=getattr(args, "strategy", None) != "multi_worker")

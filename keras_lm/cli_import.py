@@ -27,6 +27,7 @@ def add_parser(commands):
 
 
 def run(args):
+    """`keras-lm import-gpt2`: writes the checkpoint as a run directory."""
     from keras_lm.checkpoints import import_gpt2
 
     out = args.out or os.path.join(

@@ -155,6 +155,7 @@ def add_parsers(commands, train_families):
 
 
 def train(args):
+    """`keras-lm train seq2seq`."""
     from keras_lm.translation import train_seq2seq
 
     kwargs = {name: getattr(args, name) for name in _TRAIN_FLAGS
@@ -177,6 +178,7 @@ def train(args):
 
 
 def translate(args):
+    """`keras-lm translate RUN_DIR --text ...`."""
     from keras_lm.errors import KerasLMError
     from keras_lm.translation import (check_decoding, load_translator,
                                       plot_translation_attention)
@@ -207,6 +209,8 @@ def _option(args, name, default):
 
 
 def evaluate(args):
+    """`keras-lm evaluate` on a seq2seq run: BLEU/ROUGE, exact match,
+    token accuracy, and a few examples."""
     from keras_lm.translation import DECODE_BATCH, evaluate_translation
 
     max_pairs = getattr(args, "max_pairs", None)
@@ -231,6 +235,7 @@ def evaluate(args):
 
 
 def export(args):
+    """`keras-lm export` on a seq2seq run: a translator SavedModel."""
     from keras_lm.cli import LM_EXPORT_FLAGS, refuse_flags
     from keras_lm.translation import export_translator
 

@@ -176,9 +176,14 @@ def load_export(path):
 
     import_tensorflow_text("subword or byte-level BPE")  # registers their ops
     loaded = tf.saved_model.load(path)
+    if "translate" in loaded.signatures:
+        raise KerasLMError(f"{path} is a translator export: call its "
+                           "'translate' signature, or run `keras-lm "
+                           "translate` on the run directory")
     if "generate" not in loaded.signatures:
         raise KerasLMError(f"{path} is a SavedModel without a 'generate' "
-                           "signature; export it with `keras-lm export`")
+                           "signature; give a language-model export from "
+                           "`keras-lm export`")
     return loaded
 
 

@@ -188,6 +188,9 @@ def test_export_translates_without_keras_lm_and_in_saved_model_cli(
     assert "output key translation" in result.stdout
     for translation in expected[:2]:
         assert translation in result.stdout
+    # `generate` on it (a language-model command) says what it is instead
+    assert main(["generate", path, "--prompt", "x"]) == 2
+    assert "is a translator export" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not SPA_ENG_ZIP.is_file(), reason="no spa-eng.zip")

@@ -41,7 +41,8 @@ class Tokenizer:
         raise NotImplementedError
 
     def decode(self, ids):
-        """Returns the text of `ids` (padding dropped)."""
+        """Returns the text of `ids` (padding dropped, except where padding
+        is a real token: GPT-2's byte-level BPE pads with <|endoftext|>)."""
         raise NotImplementedError
 
     def graph_module(self):

@@ -5,7 +5,9 @@ API. Running it again on an interrupted run directory resumes it: the
 `CrashSafeBackupAndRestore` backup restores weights, optimizer and epoch, and
 the data pipeline restarts at exactly the batch the interrupted run would
 have read next, so the resumed run ends with the same weights as an
-uninterrupted one.
+uninterrupted one. (Early stopping is the exception: Keras' `EarlyStopping`
+forgets its patience count across a restart, so a resumed run may stop an
+epoch or two later than an uninterrupted one would have.)
 """
 
 import dataclasses
@@ -121,6 +123,9 @@ def use_xla(strategy=None):
 
 def compile_model(model, config, total_steps, chars_per_token=1.0,
                   jit_compile=True):
+    """Compiles a language model for `fit`: `make_optimizer`'s (Adam)W with
+    the warm-up/decay schedule over `total_steps`, cross-entropy on logits,
+    perplexity and bits per character (`chars_per_token` converts)."""
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     model.compile(
         optimizer=make_optimizer(config, total_steps, replicas, model),
@@ -197,10 +202,12 @@ def token_embedding(model):
 
 
 def encode_corpus(tokenizer, text):
+    """`text` as an int32 array of token ids."""
     return np.asarray(tokenizer.encode(text), dtype=np.int32)
 
 
 def chars_per_token(text, ids):
+    """Characters per token of `text` encoded as `ids` (for bits/char)."""
     return len(text) / max(len(ids), 1)
 
 
