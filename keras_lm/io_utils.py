@@ -41,14 +41,25 @@ def _umask():
 
 
 @contextlib.contextmanager
-def atomic_directory(path):
+def atomic_directory(path, replaces=None, what="folder"):
     """Yields a temporary folder; moves it to `path` once it is complete.
 
-    An existing `path` is replaced only after the new folder is fully
-    written, so an interrupted writer never leaves a folder at `path` that
-    looks complete but is not.
+    `path` may be absent or an empty folder; an existing folder is replaced
+    only if `replaces(path)` says it is an earlier one of these (a previous
+    export, say), and only after the new folder is fully written, so an
+    interrupted writer never leaves a folder at `path` that looks complete
+    but is not. Anything else at `path` (a file, someone's folder) is a
+    one-line error naming `what` would have been written, before any work.
     """
+    from keras_lm.errors import KerasLMError
+
     path = os.path.abspath(path)
+    if os.path.exists(path) and not (
+            os.path.isdir(path)
+            and (not os.listdir(path) or (replaces and replaces(path)))):
+        raise KerasLMError(f"{path} already exists and is not a previous "
+                           f"{what}; pass a new or empty --out (it is never "
+                           "overwritten)")
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(path)}-", dir=parent)

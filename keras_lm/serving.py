@@ -128,6 +128,9 @@ class TextGenerator(tf.Module):
 def export(model, tokenizer, path, **defaults):
     """Writes a SavedModel of `model` + `tokenizer` to `path`, atomically.
 
+    `path` must be new, an empty folder or an earlier SavedModel (which is
+    replaced); anything else there is refused, never overwritten.
+
     `defaults` (max_new_tokens, temperature, top_k, top_p, seed) set what
     `serving_default` uses; `generate` takes them as inputs.
 
@@ -136,12 +139,12 @@ def export(model, tokenizer, path, **defaults):
     >>> model, tokenizer, _ = keras_lm.runs.load_run("runs/gru")  # doctest: +SKIP
     >>> keras_lm.export(model, tokenizer, "saved_models/gru")      # doctest: +SKIP
     """
-    module = TextGenerator(model, tokenizer, **defaults)
-    signatures = {
-        "serving_default": module.serving_default.get_concrete_function(),
-        "generate": module.generate.get_concrete_function(),
-    }
-    with atomic_directory(path) as tmp:
+    with atomic_directory(path, is_saved_model, "SavedModel") as tmp:
+        module = TextGenerator(model, tokenizer, **defaults)
+        signatures = {
+            "serving_default": module.serving_default.get_concrete_function(),
+            "generate": module.generate.get_concrete_function(),
+        }
         tf.saved_model.save(module, tmp, signatures=signatures)
     return os.path.abspath(path)
 

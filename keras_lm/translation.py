@@ -58,7 +58,8 @@ from keras_lm.generation.beam_search import (_beam_loop, best_sequences,
                                              check_decoding)
 from keras_lm.io_utils import atomic_directory
 from keras_lm.models.seq2seq import ATTENTION_KINDS, Seq2Seq, compile_seq2seq
-from keras_lm.serving import default_export_path, serving_weights
+from keras_lm.serving import (default_export_path, is_saved_model,
+                              serving_weights)
 from keras_lm.tokenizers import TOKENIZER_KINDS, load_tokenizer, make_tokenizer
 from keras_lm.training import callbacks as lm_callbacks
 from keras_lm.training.distribute import check_global_batch, make_strategy
@@ -815,7 +816,7 @@ def export_translator(run_dir, path=None, beam_width=4, length_penalty=0.6,
             "needs_tensorflow_text": "subword" in (
                 translator.source_tokenizer.kind,
                 translator.target_tokenizer.kind)}
-    with atomic_directory(path) as tmp:
+    with atomic_directory(path, is_saved_model, "SavedModel") as tmp:
         tf.saved_model.save(module, tmp, signatures=signatures)
         # The whole folder appears atomically, so a plain write suffices.
         with open(os.path.join(tmp, "keras_lm_translator.json"), "w") as f:

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import run_cli, run_without_keras_lm
+from keras_lm.errors import KerasLMError
 from keras_lm.serving import export_run
 
 
@@ -108,6 +109,22 @@ def test_an_interrupted_export_leaves_the_previous_one_intact(
     leftovers = [n for n in os.listdir(os.path.dirname(exported))
                  if n.startswith(".tmp")]
     assert leftovers == []
+
+
+def test_export_never_overwrites_what_is_not_an_export(trained_run, tmp_path):
+    """--out may be new, empty or an earlier SavedModel; a folder with other
+    files, a file, or the run itself is refused and left as it was."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "important.txt").write_text("keep", encoding="utf-8")
+    a_file = tmp_path / "five.txt"
+    a_file.write_text("12345", encoding="utf-8")
+    for target in (folder, a_file, trained_run, tmp_path):
+        with pytest.raises(KerasLMError, match="not a previous SavedModel"):
+            export_run(trained_run, str(target))
+    assert (folder / "important.txt").read_text(encoding="utf-8") == "keep"
+    assert a_file.read_text(encoding="utf-8") == "12345"
+    assert os.path.isfile(os.path.join(trained_run, "config.json"))
 
 
 def test_cli_export_defaults_to_saved_models(trained_run, tmp_path):

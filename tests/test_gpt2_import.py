@@ -252,5 +252,14 @@ def test_vocabulary_size_mismatch_and_existing_output(hf_dir, run_dir,
         json.dump(config, f)
     with pytest.raises(KerasLMError, match="vocab_size"):
         load_gpt2(broken)
-    with pytest.raises(KerasLMError, match="not empty"):
+    with pytest.raises(KerasLMError, match="not a previous keras-lm run"):
         import_gpt2(hf_dir, run_dir)
+    # --overwrite replaces an earlier run, never a folder that is not one
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("keep me", encoding="utf-8")
+    with pytest.raises(KerasLMError, match="not a previous keras-lm run"):
+        import_gpt2(hf_dir, str(precious), overwrite=True)
+    assert (precious / "thesis.tex").read_text(encoding="utf-8") == "keep me"
+    again = import_gpt2(hf_dir, str(tmp_path / "run"))
+    assert import_gpt2(hf_dir, again, overwrite=True) == again

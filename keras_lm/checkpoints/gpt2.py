@@ -248,7 +248,8 @@ def import_gpt2(checkpoint_dir, run_dir, overwrite=False):
     """Writes the GPT-2 checkpoint in `checkpoint_dir` as run directory `run_dir`.
 
     The run directory appears whole or not at all. An existing non-empty
-    `run_dir` is refused unless `overwrite`.
+    `run_dir` is refused, unless `overwrite` and it is a keras-lm run
+    directory (never someone else's folder).
 
     Returns the absolute path of the run directory.
 
@@ -259,13 +260,19 @@ def import_gpt2(checkpoint_dir, run_dir, overwrite=False):
     """
     from keras_lm import runs
     from keras_lm.io_utils import atomic_directory
-    from keras_lm.training.trainer import new_run_config
 
     run_dir = os.path.abspath(run_dir)
-    if (os.path.exists(run_dir) and not overwrite
-            and (not os.path.isdir(run_dir) or os.listdir(run_dir))):
-        raise KerasLMError(f"{run_dir} already exists and is not empty; pass "
-                           "a new --out")
+    replaces = (lambda path: runs.RunDirectory(path).exists()) if overwrite \
+        else None
+    with atomic_directory(run_dir, replaces, "keras-lm run directory") as tmp:
+        _write_run(checkpoint_dir, tmp)
+    return run_dir
+
+
+def _write_run(checkpoint_dir, run_dir):
+    from keras_lm import runs
+    from keras_lm.training.trainer import new_run_config
+
     model, tokenizer, model_config = load_gpt2(checkpoint_dir)
     config = new_run_config(
         "transformer", data=None, model_config=model_config,
@@ -274,13 +281,11 @@ def import_gpt2(checkpoint_dir, run_dir, overwrite=False):
     config["imported_from"] = {"format": "huggingface-gpt2",
                                "path": os.path.abspath(checkpoint_dir)}
     config["finished"] = True
-    with atomic_directory(run_dir) as tmp:
-        run = runs.RunDirectory(tmp)
-        os.makedirs(run.checkpoints)
-        tokenizer.save(tmp)
-        best = os.path.join(run.checkpoints, "best.weights.h5")
-        model.save_weights(best)
-        _link_or_copy(best, os.path.join(run.checkpoints, "last.weights.h5"))
-        runs.save_keras_model(model, run.model_path)
-        run.write_config(config)
-    return run_dir
+    run = runs.RunDirectory(run_dir)
+    os.makedirs(run.checkpoints)
+    tokenizer.save(run_dir)
+    best = os.path.join(run.checkpoints, "best.weights.h5")
+    model.save_weights(best)
+    _link_or_copy(best, os.path.join(run.checkpoints, "last.weights.h5"))
+    runs.save_keras_model(model, run.model_path)
+    run.write_config(config)
