@@ -51,12 +51,24 @@ class RunDirectory:
     def require(self):
         """Raises a one-line error unless this is a keras-lm run directory."""
         if not os.path.isdir(self.path):
-            raise KerasLMError(f"{self.path} does not exist; pass a run "
+            problem = ("is a file" if os.path.exists(self.path)
+                       else "does not exist")
+            raise KerasLMError(f"{self.path} {problem}; pass a run "
                                "directory written by `keras-lm train`")
         if not self.exists():
             raise KerasLMError(f"{self.path} is not a keras-lm run directory "
                                f"(no {CONFIG_FILE}); pass one written by "
                                "`keras-lm train`")
+        return self
+
+    def require_trainable(self):
+        """A one-line error unless training can write here: the path is new,
+        an empty folder, or a run directory (which is then resumed)."""
+        if os.path.exists(self.path) and not (
+                os.path.isdir(self.path)
+                and (self.exists() or not os.listdir(self.path))):
+            raise KerasLMError(f"{self.path} exists and is not a run "
+                               "directory; pass an empty or new --out")
         return self
 
     def require_language_model(self):
@@ -69,7 +81,8 @@ class RunDirectory:
 
     def read_config(self):
         self.require()
-        return read_json(self.config_path, required=("model",))
+        return read_json(self.config_path,
+                         required=("model", "tokenizer", "data", "training"))
 
     def family(self):
         """The model family recorded in config.json ("gru", "seq2seq", ...),
@@ -145,9 +158,15 @@ def build_by_calling(model, batch_size=1, length=2):
 
 
 def load_weights_checked(model, path):
-    """`model.load_weights` with a one-line error when shapes do not match."""
+    """`model.load_weights` with a one-line error when the file is damaged
+    or its shapes do not match."""
     try:
         model.load_weights(path)
+    except OSError as e:  # h5py: truncated, empty, not HDF5
+        raise KerasLMError(
+            f"checkpoint {path} is damaged or not a weights file "
+            f"({str(e).splitlines()[0][:120]}); retrain, or use the other "
+            "checkpoint (best/last)") from None
     except (ValueError, KeyError) as e:
         raise KerasLMError(
             f"checkpoint {path} does not fit this model (different vocabulary "

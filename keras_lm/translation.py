@@ -306,10 +306,7 @@ def train_seq2seq(run_dir, data=None, *, attention="additive",
     new_config = _new_config(data_config, architecture, tokenizer_config,
                              training)
 
-    run = runs.RunDirectory(run_dir)
-    if os.path.exists(run.path) and not run.exists() and os.listdir(run.path):
-        raise KerasLMError(f"{run.path} exists and is not a run directory; "
-                           "pass an empty or new --out")
+    run = runs.RunDirectory(run_dir).require_trainable()
     if run.exists():
         if run.family() != FAMILY:
             raise KerasLMError(f"{run.path} holds a {run.family()} run, not "

@@ -48,6 +48,14 @@ def test_unknown_tfds_name(capsys, tmp_path):
                         "--out", str(tmp_path / "run")], "TensorFlow Datasets")
 
 
+def test_a_file_where_a_run_directory_belongs(capsys, tmp_path, corpus_file):
+    fails_with(capsys, ["generate", corpus_file, "--prompt", "x"],
+               "is a file; pass a run directory")
+    fails_with(capsys, ["train", "gru", "--data", corpus_file, "--out",
+                        corpus_file, *TINY_GRU_FLAGS],
+               "exists and is not a run directory")
+
+
 def test_not_a_run_directory(capsys, tmp_path):
     for command in (["generate", str(tmp_path), "--prompt", "x"],
                     ["evaluate", str(tmp_path)], ["export", str(tmp_path)],
@@ -114,6 +122,7 @@ def test_checkpoint_with_another_vocabulary_is_refused(capsys, trained_run,
     ("config.json", '{"data": {}}', "config.json has no 'model' entry"),
     ("tokenizer.json", "", "tokenizer.json is not valid JSON"),
     ("tokenizer.json", '{"kind": "char"}', "has no 'config' entry"),
+    ("checkpoints/best.weights.h5", "", "is damaged or not a weights file"),
 ])
 def test_damaged_run_files_are_named(capsys, trained_run, tmp_path, file,
                                      content, message):

@@ -56,8 +56,10 @@ class CrashSafeBackupAndRestore(keras.callbacks.BackupAndRestore):
         optimizer = self.model.optimizer
         if optimizer is not None and not optimizer.built:
             optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(os.path.join(self.backup_dir,
-                                             metadata["weights"]))
+        from keras_lm.runs import load_weights_checked
+
+        load_weights_checked(self.model, os.path.join(self.backup_dir,
+                                                      metadata["weights"]))
         self.model._initial_epoch = metadata["epoch"]
 
 

@@ -245,10 +245,7 @@ def train(family, run_dir, *, data=None, model_config=None, training=None,
     ...     epochs=1, steps_per_epoch=5, batch_size=8))   # doctest: +SKIP
     """
     training = (training or TrainingConfig()).check()
-    run = runs.RunDirectory(run_dir)
-    if os.path.exists(run.path) and not run.exists() and os.listdir(run.path):
-        raise KerasLMError(f"{run.path} exists and is not a run directory; "
-                           "pass an empty or new --out")
+    run = runs.RunDirectory(run_dir).require_trainable()
     corpus = load_text_corpus(data, training.validation_fraction, data_dir)
     if run.exists():
         saved = run.require_language_model().read_config()
