@@ -178,12 +178,7 @@ def run_train(args):
         tokenizer=args.tokenizer or preset.get("tokenizer", "char"),
         vocab_size=args.vocab_size or preset.get("vocab_size"),
         data_dir=args.data_dir, verbose=args.verbose, strategy=args.strategy)
-    from keras_lm.training.trainer import describe_history
-
-    if history is None:
-        print(f"{out} is already trained with these settings; nothing to do")
-    else:
-        print(f"trained {out}: {describe_history(history)}")
+    _print_outcome("trained", out, history)
     _print_sample(out)
 
 
@@ -203,9 +198,16 @@ def run_finetune(args):
                        max_unknown_fraction=args.max_unknown_fraction,
                        data_dir=args.data_dir, verbose=args.verbose,
                        strategy=args.strategy)
+    _print_outcome("fine-tuned", out, history)
+
+
+def _print_outcome(done, out, history):
     from keras_lm.training.trainer import describe_history
 
-    print(f"fine-tuned {out}: {describe_history(history)}")
+    if history is None:  # the run was already finished with these settings
+        print(f"{out} is already {done} with these settings; nothing to do")
+    else:
+        print(f"{done} {out}: {describe_history(history)}")
 
 
 def _print_sample(run_dir):

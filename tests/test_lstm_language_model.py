@@ -142,7 +142,7 @@ print(out["text"].numpy()[0].decode())
 
 
 def test_finetune_lowers_loss_on_new_text_and_leaves_the_source_untouched(
-        tmp_path, shakespeare_text, corpus_file):
+        tmp_path, shakespeare_text, corpus_file, capsys):
     pretrain_text = tmp_path / "pretrain.txt"
     pretrain_text.write_text(shakespeare_text[200_000:260_000])
     source = str(tmp_path / "pretrained")
@@ -165,6 +165,13 @@ def test_finetune_lowers_loss_on_new_text_and_leaves_the_source_untouched(
     assert not comparison.diff_files and not comparison.left_only
     assert json.load(open(os.path.join(tuned, "config.json")))[
         "finetuned_from"].startswith(source)
+    # the same command again finds the run finished and leaves it alone
+    before = open(os.path.join(tuned, "history.csv")).read()
+    assert main(["finetune", source, "--data", corpus_file, "--out", tuned,
+                 "--epochs", "2", "--steps-per-epoch", "20",
+                 "--learning-rate", "0.003", "--verbose", "0"]) == 0
+    assert open(os.path.join(tuned, "history.csv")).read() == before
+    assert "already fine-tuned with these settings" in capsys.readouterr().out
 
 
 def test_finetune_refuses_text_the_tokenizer_cannot_represent(
