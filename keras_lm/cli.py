@@ -176,7 +176,8 @@ def run_train(args):
         args.family, out, data=args.data or preset.get("data"),
         model_config=model_config, training=training,
         tokenizer=args.tokenizer or preset.get("tokenizer", "char"),
-        vocab_size=args.vocab_size or preset.get("vocab_size"),
+        vocab_size=(args.vocab_size if args.vocab_size is not None
+                    else preset.get("vocab_size")),
         data_dir=args.data_dir, verbose=args.verbose, strategy=args.strategy)
     _print_outcome("trained", out, history)
     _print_sample(out)
@@ -230,7 +231,7 @@ def run_generate(args):
     from keras_lm.serving import is_saved_model
 
     check_sampling_args(args.max_new_tokens, args.temperature, args.top_k,
-                        args.top_p)
+                        args.top_p, args.seed)
     if is_saved_model(args.source):
         texts = _generate_from_saved_model(args)
     else:

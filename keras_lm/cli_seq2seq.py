@@ -184,7 +184,11 @@ def translate(args):
                                       plot_translation_attention)
     from keras_lm.translation import translate as translate_texts
 
-    check_decoding(args.beam_width, args.max_length)
+    check_decoding(args.beam_width, args.max_length, args.length_penalty)
+    if args.plot_attention:
+        from keras_lm.evaluation.attention_plot import check_image_path
+
+        check_image_path(args.plot_attention)
     if not is_seq2seq_run(args.run_dir):
         from keras_lm.runs import RunDirectory
 

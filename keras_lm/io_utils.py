@@ -1,5 +1,5 @@
 """Crash-safe file writing (a file or folder appears whole or not at all),
-and reading JSON with a one-line error."""
+and reading JSON and UTF-8 text with one-line errors."""
 
 import contextlib
 import json
@@ -105,3 +105,15 @@ def read_json(path, required=()):
         raise KerasLMError(f"{path} has no {missing[0]!r} entry; it is "
                            "damaged or was not written by keras-lm")
     return value
+
+
+def decode_utf8(raw, path):
+    """`raw` bytes as text (a UTF-8 byte-order mark dropped), or a one-line
+    error naming `path` if they are not UTF-8."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        from keras_lm.errors import KerasLMError
+
+        raise KerasLMError(f"{path} is not valid UTF-8 (byte {e.start}); "
+                           "convert it with iconv or pass another file")

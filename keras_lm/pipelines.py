@@ -100,7 +100,7 @@ class TextGenerationPipeline:
             raise KerasLMError("give at least one prompt")
         if any(not isinstance(p, str) or not p for p in prompts):
             raise KerasLMError("every prompt must be a non-empty string")
-        check_sampling_args(max_new_tokens, temperature, top_k, top_p)
+        check_sampling_args(max_new_tokens, temperature, top_k, top_p, seed)
         if self._loaded is not None:
             from keras_lm.serving import generate_with_export
 

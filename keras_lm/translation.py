@@ -537,7 +537,7 @@ def translate(run_dir_or_model, texts, beam_width=4, length_penalty=0.6,
     >>> translate("runs/dates", "3rd of March 2021")   # doctest: +SKIP
     '2021-03-03'
     """
-    check_decoding(beam_width, max_length)
+    check_decoding(beam_width, max_length, length_penalty)
     single = isinstance(texts, str)
     texts = [texts] if single else list(texts)
     translator = _as_translator(run_dir_or_model)
@@ -570,7 +570,7 @@ def translate_with_attention(run_dir_or_model, text, beam_width=4,
         of shape `(len(target_labels), len(source_labels))`; the last target
         label is `</s>` when the translation ended with END.
     """
-    check_decoding(beam_width, max_length)
+    check_decoding(beam_width, max_length, length_penalty)
     translator = _as_translator(run_dir_or_model)
     model, specials = translator.model, translator.specials
     max_length = max_length or translator.max_target_length + 1
@@ -641,7 +641,7 @@ def evaluate_translation(run_dir, data=None, *, beam_width=4,
     """
     from keras_lm.evaluation.translation_metrics import translation_metrics
 
-    check_decoding(beam_width, None)
+    check_decoding(beam_width, None, length_penalty)
     _check_positive(max_pairs=max_pairs)
     translator = load_translator(run_dir)
     config = translator.config
@@ -792,7 +792,7 @@ def export_translator(run_dir, path=None, beam_width=4, length_penalty=0.6,
     >>> loaded.signatures["serving_default"](text=tf.constant(["3 May 2001"]))
     {'translation': <tf.Tensor: ... [b'2001-05-03']>}
     """
-    check_decoding(beam_width, max_length)
+    check_decoding(beam_width, max_length, length_penalty)
     translator = load_translator(run_dir)
     max_length = max_length or translator.max_target_length + 1
     module = TranslatorModule(

@@ -48,6 +48,28 @@ def test_unknown_tfds_name(capsys, tmp_path):
                         "--out", str(tmp_path / "run")], "TensorFlow Datasets")
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--learning-rate", "nan"], "--learning-rate"),
+    (["--weight-decay", "-1"], "--weight-decay"),
+    (["--warmup-steps", "-5"], "--warmup-steps"),
+    (["--embedding-dim", "0"], "--embedding-dim"),
+    (["--num-layers", "0"], "--num-layers"),
+    (["--rnn-units", "-4"], "--rnn-units"),
+    (["--tokenizer", "word", "--vocab-size", "0"], "vocab"),
+])
+def test_bad_training_and_model_flags(capsys, tmp_path, corpus_file, flags,
+                                      message):
+    fails_with(capsys, ["train", "gru", "--data", corpus_file, "--out",
+                        str(tmp_path / "run"), *TINY_GRU_FLAGS, *flags],
+               message)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_evaluate_max_batches_must_be_positive(capsys, trained_run):
+    fails_with(capsys, ["evaluate", trained_run, "--max-batches", "-2"],
+               "--max-batches")
+
+
 def test_a_file_where_a_run_directory_belongs(capsys, tmp_path, corpus_file):
     fails_with(capsys, ["generate", corpus_file, "--prompt", "x"],
                "is a file; pass a run directory")
@@ -87,6 +109,11 @@ def test_flags_of_the_other_kind_of_run_are_refused(capsys, trained_run,
     (["--prompt", "x", "--top-p", "1.01"], "--top-p"),
     (["--prompt", "x", "--top-k", "-1"], "--top-k"),
     (["--prompt", "x", "--max-new-tokens", "0"], "--max-new-tokens"),
+    # past int32 (the compiled loop's type) and not-a-number are refused too
+    (["--prompt", "x", "--max-new-tokens", "4294967298"], "--max-new-tokens"),
+    (["--prompt", "x", "--temperature", "nan"], "--temperature"),
+    (["--prompt", "x", "--top-p", "nan"], "--top-p"),
+    (["--prompt", "x", "--seed", "99999999999999999999"], "--seed"),
 ])
 def test_bad_sampling_flags(capsys, trained_run, flags, message):
     fails_with(capsys, ["generate", trained_run, *flags], message)
@@ -157,6 +184,9 @@ def test_console_entry_point_runs_as_a_module(trained_run):
     (["--d-model", "30", "--num-heads", "4"], "does not divide d_model"),
     (["--seq-len", "100", "--max-sequence-length", "64"],
      "longer than the model's context"),
+    (["--num-heads", "0"], "--num-heads"),
+    (["--max-sequence-length", "0"], "--max-sequence-length"),
+    (["--dropout", "1.5"], "--dropout"),
 ])
 def test_bad_transformer_shapes(capsys, tmp_path, corpus_file, flags, message):
     fails_with(capsys, ["train", "transformer", "--data", corpus_file, "--out",

@@ -226,6 +226,12 @@ def test_bad_inputs_give_one_line(date_run, capsys, tmp_path):
                         "--out", str(tmp_path / "b")], "no English<TAB>other")
     fails_with(capsys, ["translate", run_dir, "--text", "May 1, 2000",
                         "--beam-width", "0"], "beam width must be")
+    for flags, message in ((["--max-length", "4294967297"], "max length"),
+                           (["--length-penalty", "nan"], "length penalty"),
+                           (["--plot-attention", str(tmp_path / "a.txt")],
+                            "not an image file name")):
+        fails_with(capsys, ["translate", run_dir, "--text", "May 1, 2000",
+                            *flags], message)
     fails_with(capsys, ["translate", run_dir, "--text", "x" * 41],
                "41 tokens, more than the model's max_source_length of 40")
     fails_with(capsys, ["translate", str(tmp_path), "--text", "x"],

@@ -27,7 +27,7 @@ import shutil
 
 import numpy as np
 
-from keras_lm.errors import KerasLMError
+from keras_lm.errors import KerasLMError, check_int
 from keras_lm.io_utils import read_json
 
 CONFIG_FILE = "config.json"
@@ -57,16 +57,14 @@ def read_gpt2_config(checkpoint_dir):
     if not os.path.isfile(path):
         raise KerasLMError(f"{path} not found: a GPT-2 checkpoint folder needs "
                            f"{CONFIG_FILE} and {WEIGHTS_FILE}")
-    config = read_json(path)
+    config = read_json(path, required=("n_embd", "n_layer", "n_head",
+                                       "n_positions", "vocab_size"))
     model_type = config.get("model_type", "gpt2")
     if model_type != "gpt2":
         raise KerasLMError(f"{path} describes a {model_type!r} model; only "
                            "GPT-2 (model_type 'gpt2') checkpoints import")
-    missing = [k for k in ("n_embd", "n_layer", "n_head", "n_positions",
-                           "vocab_size") if k not in config]
-    if missing:
-        raise KerasLMError(f"{path} lacks {', '.join(missing)}; is it a GPT-2 "
-                           "config?")
+    for key in ("n_embd", "n_layer", "n_head", "n_positions", "vocab_size"):
+        check_int(f"{path}: {key}", config[key], 1)
     activation = config.get("activation_function", "gelu_new")
     if activation not in ACTIVATIONS:
         raise KerasLMError(f"{path}: activation_function {activation!r} is "

@@ -56,8 +56,9 @@ import zipfile
 import numpy as np
 import tensorflow as tf
 
-from keras_lm.data.text_sources import decode_utf8, prepared_tfds_builder
+from keras_lm.data.text_sources import prepared_tfds_builder
 from keras_lm.errors import KerasLMError
+from keras_lm.io_utils import decode_utf8
 
 DATE_SOURCE = "dates"
 

@@ -19,6 +19,7 @@ import dataclasses
 import os
 
 from keras_lm.errors import KerasLMError
+from keras_lm.io_utils import decode_utf8
 
 DEFAULT_SOURCE = "default"
 
@@ -59,16 +60,6 @@ def read_text_file(path):
     if not text.strip():
         raise KerasLMError(f"{path} is empty; pass a file with text in it")
     return text
-
-
-def decode_utf8(raw, path):
-    """`raw` bytes as text (a UTF-8 byte-order mark dropped), or a one-line
-    error naming `path` if they are not UTF-8."""
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise KerasLMError(f"{path} is not valid UTF-8 (byte {e.start}); "
-                           "convert it with iconv or pass another file")
 
 
 def read_text_path(path):

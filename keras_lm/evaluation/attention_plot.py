@@ -9,6 +9,18 @@ import numpy as np
 from keras_lm.errors import KerasLMError
 
 
+IMAGE_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
+
+
+def check_image_path(path):
+    """A one-line error unless `path` names an image file matplotlib writes
+    (checked before any work, so nothing is computed for nothing)."""
+    path = str(path)
+    if os.path.isdir(path) or not path.lower().endswith(IMAGE_SUFFIXES):
+        raise KerasLMError(f"{path} is not an image file name; end it in "
+                           f"{', '.join(IMAGE_SUFFIXES)}")
+
+
 def plot_attention(weights, source_tokens, target_tokens, path, title=None):
     """Writes an attention heatmap (target rows x source columns) to `path`.
 
@@ -25,6 +37,7 @@ def plot_attention(weights, source_tokens, target_tokens, path, title=None):
     Returns:
         `path`.
     """
+    check_image_path(path)
     import matplotlib
 
     matplotlib.use("Agg", force=False)

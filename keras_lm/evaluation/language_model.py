@@ -11,6 +11,7 @@ import keras
 
 from keras_lm import runs
 from keras_lm.data import language_model_dataset, load_text_corpus
+from keras_lm.errors import check_int
 from keras_lm.training.trainer import TrainingConfig, encode_corpus
 
 
@@ -35,6 +36,8 @@ def evaluate_run(run_dir, data=None, data_dir=None, max_batches=None,
     >>> evaluate_run("runs/gru")["bits_per_character"]   # doctest: +SKIP
     2.31
     """
+    if max_batches is not None:
+        check_int("--max-batches", max_batches, 1)
     run = runs.RunDirectory(run_dir).require()
     config = run.read_config()
     training = TrainingConfig(**config["training"])

@@ -24,7 +24,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from keras_lm.errors import KerasLMError
+from keras_lm.errors import check_int, check_real
 from keras_lm.generation.sampling import sample_next_token
 
 _MASKED = -1e9
@@ -50,20 +50,14 @@ length-penalised log-probabilities the beams are ranked by.
 _compiled = weakref.WeakKeyDictionary()
 
 
-def _is_count(value):
-    return (isinstance(value, (int, np.integer))
-            and not isinstance(value, bool) and value >= 1)
-
-
-def check_decoding(beam_width, max_length):
+def check_decoding(beam_width, max_length, length_penalty=0.0):
     """One-line errors for a beam width or max length (None: a default is
-    used) that is not an integer >= 1."""
-    if not _is_count(beam_width):
-        raise KerasLMError(f"beam width must be an integer >= 1, got "
-                           f"{beam_width!r}")
-    if max_length is not None and not _is_count(max_length):
-        raise KerasLMError(f"max length must be an integer >= 1, got "
-                           f"{max_length!r}")
+    used) that is not an integer >= 1 (within int32), or a length penalty
+    that is not a finite number."""
+    check_int("beam width", beam_width, 1)
+    if max_length is not None:
+        check_int("max length", max_length, 1)
+    check_real("length penalty", length_penalty, float("-inf"))
 
 
 def _mask_unproducible(logits, start_id):
@@ -254,7 +248,7 @@ def beam_search(model, source_ids, beam_width=4, max_length=32,
     Returns:
         a `BeamSearchResult`, best hypothesis first along axis 1.
     """
-    check_decoding(beam_width, max_length)
+    check_decoding(beam_width, max_length, length_penalty)
     key = ("beam", int(beam_width), int(max_length), bool(jit_compile))
     fn = _compiled_fn(model, key, lambda: tf.function(
         lambda ids, alpha: _beam_loop(model, ids, alpha, int(beam_width),

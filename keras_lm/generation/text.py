@@ -2,21 +2,20 @@
 
 import numpy as np
 
-from keras_lm.errors import KerasLMError
+from keras_lm.errors import INT32_MAX, KerasLMError, check_int, check_real
 from keras_lm.generation.loop import BUCKET, generate_ids
 
 
-def check_sampling_args(max_new_tokens, temperature, top_k, top_p):
-    """Raises a one-line `KerasLMError` for an out-of-range sampling knob."""
-    if max_new_tokens < 1:
-        raise KerasLMError(f"--max-new-tokens must be >= 1, got {max_new_tokens}")
-    if temperature < 0:
-        raise KerasLMError(f"--temperature must be >= 0 (0 means greedy), got "
-                           f"{temperature}")
-    if top_k < 0:
-        raise KerasLMError(f"--top-k must be >= 0 (0 keeps all), got {top_k}")
-    if not 0.0 < top_p <= 1.0:
+def check_sampling_args(max_new_tokens, temperature, top_k, top_p, seed=0):
+    """Raises a one-line `KerasLMError` for an out-of-range sampling knob
+    (NaN, infinity and counts past int32, which the compiled loop takes,
+    included)."""
+    check_int("--max-new-tokens", max_new_tokens, 1)
+    check_real("--temperature", temperature, 0.0, hint=" (0 means greedy)")
+    check_int("--top-k", top_k, 0, hint=" (0 keeps all)")
+    if not 0.0 < top_p <= 1.0:  # also refuses NaN
         raise KerasLMError(f"--top-p must be in (0, 1], got {top_p}")
+    check_int("--seed", seed, -INT32_MAX - 1)
 
 
 def encode_prompts(tokenizer, prompts):
@@ -51,7 +50,7 @@ def generate_text(model, tokenizer, prompts, max_new_tokens=200,
     prompts = [prompts] if single else list(prompts)
     if not prompts:
         raise KerasLMError("give at least one prompt")
-    check_sampling_args(max_new_tokens, temperature, top_k, top_p)
+    check_sampling_args(max_new_tokens, temperature, top_k, top_p, seed)
     max_length = model.max_sequence_length
     ids, lengths = encode_prompts(tokenizer, prompts)
     if max_length is not None and lengths.max() + max_new_tokens > max_length:

@@ -46,7 +46,7 @@ import os
 import tensorflow as tf
 
 from keras_lm.errors import KerasLMError
-from keras_lm.io_utils import read_json
+from keras_lm.io_utils import decode_utf8, read_json
 from keras_lm.tokenizers.base import (Tokenizer, import_tensorflow_text,
                                       register_tokenizer)
 
@@ -99,8 +99,8 @@ def read_vocab_and_merges(directory=None, vocab_path=None, merges_path=None):
     if not isinstance(vocabulary, dict):
         raise KerasLMError(f"{vocab_path} must map tokens to ids (a JSON "
                            "object)")
-    with open(merges_path, encoding="utf-8") as f:
-        merges = [line.rstrip("\r\n") for line in f]
+    with open(merges_path, "rb") as f:
+        merges = decode_utf8(f.read(), merges_path).splitlines()
     merges = [m for m in merges if m.strip() and not m.startswith("#version")]
     return vocabulary, merges
 

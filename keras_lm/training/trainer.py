@@ -21,7 +21,7 @@ import tensorflow as tf
 from keras_lm import runs
 from keras_lm.data import language_model_dataset, load_text_corpus
 from keras_lm.data.text_sources import recorded_source
-from keras_lm.errors import KerasLMError
+from keras_lm.errors import INT32_MAX, KerasLMError, check_int, check_real
 from keras_lm.tokenizers import make_tokenizer
 from keras_lm.training import callbacks as lm_callbacks
 from keras_lm.training import optimizers
@@ -31,7 +31,8 @@ from keras_lm.training.metrics import language_model_metrics
 
 @dataclasses.dataclass
 class TrainingConfig:
-    """How to train; every field is a `keras-lm train` flag."""
+    """How to train; most fields are `keras-lm train` flags (not
+    `final_learning_rate_ratio`, `clipnorm` and `validation_fraction`)."""
 
     seq_len: int = 100
     batch_size: int = 64
@@ -56,17 +57,24 @@ class TrainingConfig:
     random_offsets: bool = False
 
     def check(self):
+        """One-line errors for out-of-range fields (NaN included); returns
+        self."""
+        def flag(name):
+            return "--" + name.replace("_", "-")
+
         for name in ("seq_len", "batch_size", "epochs", "validation_steps",
                      "steps_per_execution"):
-            if getattr(self, name) < 1:
-                raise KerasLMError(f"--{name.replace('_', '-')} must be >= 1, "
-                                   f"got {getattr(self, name)}")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise KerasLMError("--steps-per-epoch must be >= 1, got "
-                               f"{self.steps_per_epoch}")
-        if self.learning_rate <= 0:
-            raise KerasLMError("--learning-rate must be > 0, got "
-                               f"{self.learning_rate}")
+            check_int(flag(name), getattr(self, name), 1)
+        if self.steps_per_epoch is not None:
+            check_int("--steps-per-epoch", self.steps_per_epoch, 1)
+        for name in ("warmup_steps", "early_stopping_patience"):
+            check_int(flag(name), getattr(self, name), 0)
+        check_int("--seed", self.seed, -INT32_MAX - 1)
+        check_real("--learning-rate", self.learning_rate, 0.0)
+        if self.learning_rate == 0:
+            raise KerasLMError("--learning-rate must be > 0, got 0")
+        for name in ("weight_decay", "clipnorm", "final_learning_rate_ratio"):
+            check_real(flag(name), getattr(self, name) or 0.0, 0.0)
         return self
 
 
