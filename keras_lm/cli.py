@@ -239,11 +239,22 @@ def run_generate(args):
         from keras_lm.runs import load_run
 
         model, tokenizer, _ = load_run(args.source)
+        _warn_about_unknown_tokens(tokenizer, args.prompt)
         texts = generate_text(model, tokenizer, args.prompt,
                               args.max_new_tokens, args.temperature,
                               args.top_k, args.top_p, args.seed)
     for text in texts:
         print(text)
+
+
+def _warn_about_unknown_tokens(tokenizer, prompts):
+    """Text the tokenizer cannot represent still generates (it reads as the
+    unknown token), but the user should know the model never saw it."""
+    unknown = sum(tokenizer.count_unknown(p) for p in prompts)
+    if unknown:
+        print(f"keras-lm: warning: {unknown} prompt token(s) are unknown to "
+              f"this run's {tokenizer.kind} tokenizer and read as <unk>",
+              file=sys.stderr)
 
 
 def _generate_from_saved_model(args):

@@ -126,8 +126,18 @@ def test_generate_from_run_directory_and_greedy_is_deterministic(capsys,
     assert main(args) == 0
     first = capsys.readouterr().out.splitlines()
     assert main(args) == 0
-    assert capsys.readouterr().out.splitlines() == first
+    again = capsys.readouterr()
+    assert again.out.splitlines() == first and again.err == ""
     assert first[0].startswith("ROMEO:")
+
+
+def test_characters_the_run_never_saw_are_generated_from_with_a_warning(
+        capsys, trained_run):
+    assert main(["generate", trained_run, "--prompt", "ROMEO 日本:",
+                 "--max-new-tokens", "5"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("ROMEO 日本:")
+    assert err.startswith("keras-lm: warning: 2 prompt token(s) are unknown")
 
 
 def test_checkpoint_with_another_vocabulary_is_refused(capsys, trained_run,
