@@ -35,26 +35,35 @@ def check_int(flag, value, minimum, maximum=INT32_MAX, hint=""):
                            f"{maximum}{hint}, got {value!r}")
 
 
-def check_real(flag, value, minimum, maximum=None, hint=""):
-    """A one-line error unless `value` is a finite number >= `minimum`
-    (and <= `maximum`, if given): NaN and infinity are refused."""
+def check_real(flag, value, low=float("-inf"), high=float("inf"), *,
+               open_low=False, open_high=False, hint=""):
+    """A one-line error unless `value` is a finite number in the interval
+    from `low` to `high` (either end excluded when `open_...`); NaN and
+    infinity are always refused."""
     import math
     import numbers
 
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not math.isfinite(value) or value < minimum
-            or (maximum is not None and value > maximum)):
-        bounds = (f">= {minimum}" if maximum is None
-                  else f"from {minimum} to {maximum}")
-        raise KerasLMError(f"{flag} must be a finite number {bounds}{hint}, "
-                           f"got {value!r}")
+    if (not isinstance(value, bool) and isinstance(value, numbers.Real)
+            and math.isfinite(value)
+            and (low < value if open_low else low <= value)
+            and (value < high if open_high else value <= high)):
+        return
+    if math.isinf(low) and math.isinf(high):
+        wanted = "a finite number"
+    else:
+        left = "(" if open_low or math.isinf(low) else "["
+        right = ")" if open_high or math.isinf(high) else "]"
+        wanted = f"in {left}{low:g}, {high:g}{right}"
+    raise KerasLMError(f"{flag} must be {wanted}{hint}, got {value!r}")
 
 
-def check_model_sizes(dropout=0.0, **sizes):
-    """One-line errors for model sizes that are not integers >= 1 and a
-    dropout rate outside [0, 1), named as the `--flag` that sets them."""
-    for name, value in sizes.items():
-        check_int("--" + name.replace("_", "-"), value, 1)
-    check_real("--dropout", dropout, 0.0, hint=" and below 1")
-    if dropout >= 1:
-        raise KerasLMError(f"--dropout must be below 1, got {dropout!r}")
+def check_counts(**counts):
+    """`check_int(--name, value, 1)` for each count given (None: unset),
+    named as the `--flag` that sets it."""
+    for name, value in counts.items():
+        if value is not None:
+            check_int("--" + name.replace("_", "-"), value, 1)
+
+
+def check_dropout(rate):
+    check_real("--dropout", rate, 0.0, 1.0, open_high=True)

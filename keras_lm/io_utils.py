@@ -34,6 +34,15 @@ def atomic_path(path):
             os.remove(tmp)
 
 
+def free_or_recognised(path, recognised=None):
+    """Whether a writer may take `path`: nothing is there, an empty folder,
+    or a folder `recognised(path)` says is its own earlier output."""
+    if not os.path.exists(path):
+        return True
+    return os.path.isdir(path) and (
+        not os.listdir(path) or bool(recognised and recognised(path)))
+
+
 def _umask():
     mask = os.umask(0)
     os.umask(mask)
@@ -54,9 +63,7 @@ def atomic_directory(path, replaces=None, what="folder"):
     from keras_lm.errors import KerasLMError
 
     path = os.path.abspath(path)
-    if os.path.exists(path) and not (
-            os.path.isdir(path)
-            and (not os.listdir(path) or (replaces and replaces(path)))):
+    if not free_or_recognised(path, replaces):
         raise KerasLMError(f"{path} already exists and is not a previous "
                            f"{what}; pass a new or empty --out (it is never "
                            "overwritten)")

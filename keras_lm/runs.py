@@ -18,7 +18,8 @@ import os
 import shutil
 
 from keras_lm.errors import KerasLMError
-from keras_lm.io_utils import atomic_path, read_json, write_text_atomically
+from keras_lm.io_utils import (atomic_path, free_or_recognised, read_json,
+                               write_text_atomically)
 
 CONFIG_FILE = "config.json"
 SEQ2SEQ_RUN = ("this is a seq2seq run: use `keras-lm translate`, `evaluate` "
@@ -64,9 +65,7 @@ class RunDirectory:
     def require_trainable(self):
         """A one-line error unless training can write here: the path is new,
         an empty folder, or a run directory (which is then resumed)."""
-        if os.path.exists(self.path) and not (
-                os.path.isdir(self.path)
-                and (self.exists() or not os.listdir(self.path))):
+        if not free_or_recognised(self.path, lambda _: self.exists()):
             raise KerasLMError(f"{self.path} exists and is not a run "
                                "directory; pass an empty or new --out")
         return self

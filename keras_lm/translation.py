@@ -53,7 +53,8 @@ from keras_lm.data.pairs import (DATE_SOURCE, encode_pairs, load_pairs,
                                  pairs_dataset, split_pairs, target_specials,
                                  tfds_pair_features)
 from keras_lm.data.text_sources import recorded_source
-from keras_lm.errors import KerasLMError
+from keras_lm.errors import (KerasLMError, check_counts, check_dropout,
+                             check_real)
 from keras_lm.generation.beam_search import (_beam_loop, best_sequences,
                                              check_decoding)
 from keras_lm.io_utils import atomic_directory
@@ -97,14 +98,6 @@ def _data_source(data):
     """The data source as recorded in config.json (absolute file paths, so
     evaluation works from any working directory)."""
     return DATE_SOURCE if data is None else recorded_source(data)
-
-
-def _check_positive(**values):
-    for name, value in values.items():
-        if value is not None and (not isinstance(value, (int, np.integer))
-                                  or value < 1):
-            raise KerasLMError(f"--{name.replace('_', '-')} must be an "
-                               f"integer >= 1, got {value!r}")
 
 
 def _new_config(data, model_config, tokenizer, training):
@@ -262,19 +255,16 @@ def train_seq2seq(run_dir, data=None, *, attention="additive",
     if tokenizer not in TOKENIZER_KINDS:
         raise KerasLMError(f"unknown tokenizer {tokenizer!r}; known: "
                            f"{', '.join(TOKENIZER_KINDS)}")
-    _check_positive(batch_size=batch_size, epochs=epochs,
-                    steps_per_epoch=steps_per_epoch,
-                    validation_steps=validation_steps,
-                    max_source_length=max_source_length,
-                    max_target_length=max_target_length,
-                    embedding_dim=embedding_dim, units=units,
-                    max_examples=max_examples,
-                    steps_per_execution=steps_per_execution)
-    if not learning_rate > 0:
-        raise KerasLMError(f"--learning-rate must be > 0, got "
-                           f"{learning_rate}")
-    if not 0.0 <= dropout < 1.0:
-        raise KerasLMError(f"--dropout must be in [0, 1), got {dropout}")
+    check_counts(batch_size=batch_size, epochs=epochs,
+                 steps_per_epoch=steps_per_epoch,
+                 validation_steps=validation_steps,
+                 max_source_length=max_source_length,
+                 max_target_length=max_target_length,
+                 embedding_dim=embedding_dim, units=units,
+                 max_examples=max_examples,
+                 steps_per_execution=steps_per_execution)
+    check_dropout(dropout)
+    check_real("--learning-rate", learning_rate, 0.0, open_low=True)
 
     source = _data_source(data)
     data_config = {
@@ -642,7 +632,7 @@ def evaluate_translation(run_dir, data=None, *, beam_width=4,
     from keras_lm.evaluation.translation_metrics import translation_metrics
 
     check_decoding(beam_width, None, length_penalty)
-    _check_positive(max_pairs=max_pairs)
+    check_counts(max_pairs=max_pairs)
     translator = load_translator(run_dir)
     config = translator.config
     data_config = dict(config["data"])

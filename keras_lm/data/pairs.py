@@ -563,8 +563,9 @@ def pairs_dataset(encoded, batch_size, shuffle=False, seed=0, repeat=False,
         raise KerasLMError(f"only {n} pairs fit the length caps, fewer than "
                            f"one batch of {batch_size}; lower the batch size "
                            "or raise the length caps")
-    per_pass = n // batch_size if drop_remainder else -(-n // batch_size)
-    first_pass = start_batch // max(per_pass, 1)
+    per_pass = max(n // batch_size if drop_remainder else -(-n // batch_size),
+                   1)  # no pairs at all (evaluation only): one empty pass
+    first_pass = start_batch // per_pass
     if num_batches is not None:
         passes = tf.data.Dataset.range(
             first_pass, (start_batch + num_batches - 1) // per_pass + 1)

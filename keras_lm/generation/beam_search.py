@@ -57,7 +57,7 @@ def check_decoding(beam_width, max_length, length_penalty=0.0):
     check_int("beam width", beam_width, 1)
     if max_length is not None:
         check_int("max length", max_length, 1)
-    check_real("length penalty", length_penalty, float("-inf"))
+    check_real("length penalty", length_penalty)
 
 
 def _mask_unproducible(logits, start_id):

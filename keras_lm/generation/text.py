@@ -13,8 +13,7 @@ def check_sampling_args(max_new_tokens, temperature, top_k, top_p, seed=0):
     check_int("--max-new-tokens", max_new_tokens, 1)
     check_real("--temperature", temperature, 0.0, hint=" (0 means greedy)")
     check_int("--top-k", top_k, 0, hint=" (0 keeps all)")
-    if not 0.0 < top_p <= 1.0:  # also refuses NaN
-        raise KerasLMError(f"--top-p must be in (0, 1], got {top_p}")
+    check_real("--top-p", top_p, 0.0, 1.0, open_low=True)
     check_int("--seed", seed, -INT32_MAX - 1)
 
 

@@ -8,7 +8,7 @@ cell, so they share this class and override `rnn_layer_class`.
 import keras
 from keras import ops
 
-from keras_lm.errors import check_model_sizes
+from keras_lm.errors import check_counts, check_dropout
 from keras_lm.models.causal_lm import CausalLM
 
 
@@ -31,9 +31,9 @@ class RecurrentLM(CausalLM):
 
     def __init__(self, vocab_size, embedding_dim=256, rnn_units=1024,
                  num_layers=1, dropout=0.0, stateful=False, **kwargs):
-        check_model_sizes(vocab_size=vocab_size, embedding_dim=embedding_dim,
-                          rnn_units=rnn_units, num_layers=num_layers,
-                          dropout=dropout)
+        check_counts(vocab_size=vocab_size, embedding_dim=embedding_dim,
+                     rnn_units=rnn_units, num_layers=num_layers)
+        check_dropout(dropout)
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim

@@ -23,7 +23,7 @@ so no transposes are needed. GPT-2 has no output bias (`output_bias=False`).
 import keras
 from keras import ops
 
-from keras_lm.errors import KerasLMError, check_model_sizes
+from keras_lm.errors import KerasLMError, check_counts, check_dropout
 from keras_lm.layers.multi_head_self_attention import MultiHeadSelfAttention
 from keras_lm.models.causal_lm import CausalLM
 
@@ -174,11 +174,11 @@ class TransformerLM(CausalLM):
                  layer_norm_epsilon=1e-5, gelu_approximate=True,
                  use_bias=True, output_bias=False, **kwargs):
         super().__init__(**kwargs)
-        check_model_sizes(vocab_size=vocab_size,
-                          max_sequence_length=max_sequence_length,
-                          num_layers=num_layers, num_heads=num_heads,
-                          d_model=d_model, mlp_dim=mlp_dim or 1,
-                          dropout=dropout)
+        check_counts(vocab_size=vocab_size,
+                     max_sequence_length=max_sequence_length,
+                     num_layers=num_layers, num_heads=num_heads,
+                     d_model=d_model, mlp_dim=mlp_dim)
+        check_dropout(dropout)
         if d_model % num_heads:
             raise KerasLMError(
                 f"num_heads={num_heads} does not divide d_model={d_model}; "

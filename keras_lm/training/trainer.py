@@ -21,7 +21,8 @@ import tensorflow as tf
 from keras_lm import runs
 from keras_lm.data import language_model_dataset, load_text_corpus
 from keras_lm.data.text_sources import recorded_source
-from keras_lm.errors import INT32_MAX, KerasLMError, check_int, check_real
+from keras_lm.errors import (INT32_MAX, KerasLMError, check_counts, check_int,
+                             check_real)
 from keras_lm.tokenizers import make_tokenizer
 from keras_lm.training import callbacks as lm_callbacks
 from keras_lm.training import optimizers
@@ -62,17 +63,13 @@ class TrainingConfig:
         def flag(name):
             return "--" + name.replace("_", "-")
 
-        for name in ("seq_len", "batch_size", "epochs", "validation_steps",
-                     "steps_per_execution"):
-            check_int(flag(name), getattr(self, name), 1)
-        if self.steps_per_epoch is not None:
-            check_int("--steps-per-epoch", self.steps_per_epoch, 1)
+        check_counts(**{name: getattr(self, name) for name in (
+            "seq_len", "batch_size", "epochs", "steps_per_epoch",
+            "validation_steps", "steps_per_execution")})
         for name in ("warmup_steps", "early_stopping_patience"):
             check_int(flag(name), getattr(self, name), 0)
         check_int("--seed", self.seed, -INT32_MAX - 1)
-        check_real("--learning-rate", self.learning_rate, 0.0)
-        if self.learning_rate == 0:
-            raise KerasLMError("--learning-rate must be > 0, got 0")
+        check_real("--learning-rate", self.learning_rate, 0.0, open_low=True)
         for name in ("weight_decay", "clipnorm", "final_learning_rate_ratio"):
             check_real(flag(name), getattr(self, name) or 0.0, 0.0)
         return self
