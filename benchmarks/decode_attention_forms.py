@@ -16,6 +16,11 @@ pos_major  the cache stored (positions, batch, heads, head_dim), so a prefix
            is one contiguous slice
 split2     `sum` on two halves of the batch (independent work XLA could run
            on both cores)
+torch_sdpa PyTorch's `scaled_dot_product_attention` on the same shapes and
+           two threads, when torch is installed (the test extra pins it):
+           an outside reference for how fast this CPU runs the step at all.
+           Timed from a Python loop, so its figure includes a few
+           microseconds of dispatch per call.
 """
 
 import os
@@ -93,6 +98,34 @@ def timed_steps(attend, q, keys, values):
     return best, out / STEPS
 
 
+def torch_sdpa_seconds(q, keys, values):
+    """`(seconds per call, output)` of PyTorch's fused attention over the
+    first READ positions (best of 3 x STEPS calls), or None without torch.
+    Unscaled scores (`scale=1`), as the forms above compute them."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(2)
+    q, keys, values = (torch.from_numpy(t.numpy()) for t in (q, keys, values))
+    mask = (torch.arange(READ) <= POSITION)[None, :]  # (query, key)
+
+    def step():
+        return torch.nn.functional.scaled_dot_product_attention(
+            q, keys[:, :, :READ], values[:, :, :READ], attn_mask=mask,
+            scale=1.0)
+
+    for _ in range(20):
+        step()
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(STEPS):
+            out = step()
+        best = min(best, (time.perf_counter() - start) / STEPS)
+    return best, out[:, :, 0].numpy()
+
+
 def main():
     rng = np.random.default_rng(0)
     q = tf.constant(rng.normal(size=(BATCH, HEADS, 1, HEAD_DIM)), tf.float32)
@@ -117,6 +150,14 @@ def main():
         reference = out if reference is None else reference
         error = float(np.abs(out - reference).max())
         print(f"{name:10s} {seconds * 1e3:6.3f} ms per layer and step "
+              f"(max difference from `sum` {error:.1e})")
+    torch_result = torch_sdpa_seconds(q, keys, values)
+    if torch_result is not None:
+        seconds, out = torch_result
+        # `reference` is the mean of STEPS steps on one fixed query, that
+        # is one step's output.
+        error = float(np.abs(out - reference).max())
+        print(f"{'torch_sdpa':10s} {seconds * 1e3:6.3f} ms per layer and step "
               f"(max difference from `sum` {error:.1e})")
 
 

@@ -23,6 +23,10 @@ clipping, decay on every weight, windows on a shuffled fixed grid):
     eps8          Adam epsilon 1e-8 (PyTorch's default; Keras' is 1e-7)
     no_clip       no gradient clipping at all
 
+and `name=value` settings of what nanoGPT's configuration leaves free
+(defaults in brackets): `beta1=` (0.9), `weight_decay=` (0.1),
+`ema_momentum=` (0.99, with `ema`).
+
     python benchmarks/transformer_recipe.py ported no_decay_1d+offsets+bias \\
         [--seeds 0,1]
 """
@@ -49,6 +53,19 @@ STEPS, CONTEXT = 2000, 64
 CHANGES = ("global_clip", "no_decay_1d", "scaled_init", "offsets", "jitter",
            "bias", "output_bias", "ema", "no_decay_embed", "eps8",
            "no_clip")
+SETTINGS = ("beta1", "weight_decay", "ema_momentum")
+
+
+def parse_variant(variant):
+    """'a+b+beta1=0.8' -> ({'a', 'b'}, {'beta1': 0.8}); 'ported' is empty."""
+    parts = set() if variant == "ported" else set(variant.split("+"))
+    settings = dict(part.split("=", 1) for part in parts if "=" in part)
+    changes = {part for part in parts if "=" not in part}
+    unknown = (changes - set(CHANGES)) | (set(settings) - set(SETTINGS))
+    if unknown:
+        raise SystemExit(f"unknown change(s) {sorted(unknown)}; known: "
+                         f"{', '.join(CHANGES + SETTINGS)}")
+    return changes, {name: float(value) for name, value in settings.items()}
 
 
 def build(vocab_size, changes, seed):
@@ -68,14 +85,16 @@ def build(vocab_size, changes, seed):
     return model
 
 
-def optimizer_for(model, changes):
+def optimizer_for(model, changes, settings):
     schedule = learning_rate_schedule(speed.nanogpt_config(), STEPS)
     clip = ({"global_clipnorm": 1.0} if "global_clip" in changes
             else {} if "no_clip" in changes else {"clipnorm": 1.0})
     optimizer = keras.optimizers.AdamW(
-        schedule, weight_decay=0.1, beta_2=0.99, use_ema="ema" in changes,
-        ema_momentum=0.99, epsilon=1e-8 if "eps8" in changes else 1e-7,
-        **clip)
+        schedule, weight_decay=settings.get("weight_decay", 0.1),
+        beta_1=settings.get("beta1", 0.9), beta_2=0.99,
+        use_ema="ema" in changes,
+        ema_momentum=settings.get("ema_momentum", 0.99),
+        epsilon=1e-8 if "eps8" in changes else 1e-7, **clip)
     excluded = []
     if "no_decay_1d" in changes:
         excluded += [v for v in model.trainable_variables if len(v.shape) < 2]
@@ -107,13 +126,9 @@ def training_data(train_ids, changes, seed):
 
 
 def run(variant, seed, train_ids, val_ids, vocab_size):
-    changes = set() if variant == "ported" else set(variant.split("+"))
-    unknown = changes - set(CHANGES)
-    if unknown:
-        raise SystemExit(f"unknown change(s) {sorted(unknown)}; known: "
-                         f"{', '.join(CHANGES)}")
+    changes, settings = parse_variant(variant)
     model = build(vocab_size, changes, seed)
-    model.compile(optimizer=optimizer_for(model, changes),
+    model.compile(optimizer=optimizer_for(model, changes, settings),
                   loss=keras.losses.SparseCategoricalCrossentropy(
                       from_logits=True),
                   jit_compile=True, steps_per_execution=16)

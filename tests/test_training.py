@@ -203,3 +203,11 @@ def test_weight_decay_spares_biases_and_layer_norms():
                 if len(v.shape) == 2}
     assert moved == matrices  # kernels and embeddings only
     assert any("embedding" in path for path in moved)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_beta_1_reaches_adam_and_adamw(weight_decay):
+    optimizer = make_optimizer(
+        TrainingConfig(weight_decay=weight_decay, beta_1=0.7), 10)
+    assert optimizer.beta_1 == 0.7
+    assert isinstance(optimizer, keras.optimizers.AdamW) == bool(weight_decay)

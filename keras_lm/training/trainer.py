@@ -47,6 +47,10 @@ class TrainingConfig:
     #: Cosine decay ends at learning_rate * final_learning_rate_ratio.
     final_learning_rate_ratio: float = 0.1
     weight_decay: float = 0.0
+    #: Adam's first-moment decay. Below Keras' 0.9 the update follows the
+    #: latest gradients more closely: on nanoGPT's 2000-step tiny Shakespeare
+    #: run 0.7 is worth about 0.02 in validation loss (benchmarks/README.md).
+    beta_1: float = 0.9
     clipnorm: float = 1.0
     stateful: bool = False
     seed: int = 0
@@ -70,6 +74,7 @@ class TrainingConfig:
             check_int(flag(name), getattr(self, name), 0)
         check_int("--seed", self.seed, -INT32_MAX - 1)
         check_real("--learning-rate", self.learning_rate, 0.0, open_low=True)
+        check_real("--beta-1", self.beta_1, 0.0, 1.0, open_high=True)
         for name in ("weight_decay", "clipnorm", "final_learning_rate_ratio"):
             check_real(flag(name), getattr(self, name) or 0.0, 0.0)
         return self
@@ -92,6 +97,9 @@ def learning_rate_schedule(config, total_steps):
 def make_optimizer(config, total_steps, replicas=1, model=None):
     """Adam, or AdamW when `weight_decay` is set, with the LR schedule.
 
+    Both take `config.beta_1`; AdamW takes nanoGPT's beta2 of 0.99, Adam
+    keeps Keras' 0.999 (the recurrent models' long-standing default).
+
     AdamW decays only the matrices (kernels and embeddings), not biases or
     LayerNorm scales and offsets, as GPT-2 and nanoGPT do: decaying a
     LayerNorm scale towards zero fights the normalisation (on nanoGPT's
@@ -105,8 +113,9 @@ def make_optimizer(config, total_steps, replicas=1, model=None):
     schedule = learning_rate_schedule(config, total_steps)
     adam, adamw = optimizers.adam_classes(replicas)
     if not config.weight_decay:
-        return adam(schedule, clipnorm=config.clipnorm)
-    optimizer = adamw(schedule, weight_decay=config.weight_decay, beta_2=0.99,
+        return adam(schedule, beta_1=config.beta_1, clipnorm=config.clipnorm)
+    optimizer = adamw(schedule, weight_decay=config.weight_decay,
+                      beta_1=config.beta_1, beta_2=0.99,
                       clipnorm=config.clipnorm)
     vectors = [v for v in (model.trainable_variables if model else [])
                if len(v.shape) < 2]
