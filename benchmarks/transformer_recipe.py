@@ -28,7 +28,12 @@ and `name=value` settings of what nanoGPT's configuration leaves free
 `ema_momentum=` (0.99, with `ema`).
 
     python benchmarks/transformer_recipe.py ported no_decay_1d+offsets+bias \\
-        [--seeds 0,1]
+        [--seeds 0,1] [--library-windows 0,1,2]
+
+`--library-windows S` trains on the library's own random windows,
+`language_model_dataset(..., random_offsets=True, seed=S)` (what the CLI and
+transformer_speed.py's full run use), one run per S, instead of this
+script's sampling: the draw of windows alone moves the loss by up to 0.03.
 """
 
 import argparse
@@ -46,6 +51,7 @@ import tensorflow as tf  # noqa: E402
 import transformer_speed as speed  # noqa: E402
 from machine import describe_machine  # noqa: E402
 
+from keras_lm.data.pipelines import language_model_dataset  # noqa: E402
 from keras_lm.models.transformer_lm import TransformerLM  # noqa: E402
 from keras_lm.training.trainer import learning_rate_schedule  # noqa: E402
 
@@ -125,7 +131,15 @@ def training_data(train_ids, changes, seed):
     return tf.data.Dataset.from_tensor_slices((x, y))
 
 
-def run(variant, seed, train_ids, val_ids, vocab_size):
+def library_windows(train_ids, seed):
+    """The library's nanoGPT-style sampling, STEPS batches."""
+    dataset, _ = language_model_dataset(
+        train_ids, CONTEXT, speed.BATCH_SIZE, seed=seed, num_batches=STEPS,
+        random_offsets=True)
+    return dataset
+
+
+def run(variant, seed, train_ids, val_ids, vocab_size, windows_seed=None):
     changes, settings = parse_variant(variant)
     model = build(vocab_size, changes, seed)
     model.compile(optimizer=optimizer_for(model, changes, settings),
@@ -133,12 +147,14 @@ def run(variant, seed, train_ids, val_ids, vocab_size):
                       from_logits=True),
                   jit_compile=True, steps_per_execution=16)
     start = time.perf_counter()
-    model.fit(training_data(train_ids, changes, seed), epochs=1,
-              steps_per_epoch=STEPS, verbose=0)
+    data = (training_data(train_ids, changes, seed) if windows_seed is None
+            else library_windows(train_ids, windows_seed))
+    model.fit(data, epochs=1, steps_per_epoch=STEPS, verbose=0)
     val_ds, layout = speed.dataset(val_ids, CONTEXT, None, shuffle=False)
     loss = model.evaluate(val_ds.take(layout.batches_per_pass), verbose=0,
                           return_dict=True)["loss"]
-    print(f"{variant:40s} seed {seed}: validation loss {loss:.4f} "
+    windows = "" if windows_seed is None else f" windows {windows_seed}"
+    print(f"{variant:40s} seed {seed}{windows}: validation loss {loss:.4f} "
           f"({time.perf_counter() - start:.0f} s)", flush=True)
 
 
@@ -146,13 +162,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("variants", nargs="+")
     parser.add_argument("--seeds", default="0")
+    parser.add_argument("--library-windows", default=None, metavar="S,...")
     parser.add_argument("--data", default=speed.DATA)
     args = parser.parse_args()
+    windows_seeds = ([None] if args.library_windows is None else
+                     [int(s) for s in args.library_windows.split(",")])
     train_ids, val_ids, vocab_size = speed.load_data(args.data)
     print(f"machine: {describe_machine()}; Keras {keras.__version__}")
     for variant in args.variants:
         for seed in (int(s) for s in args.seeds.split(",")):
-            run(variant, seed, train_ids, val_ids, vocab_size)
+            for windows_seed in windows_seeds:
+                run(variant, seed, train_ids, val_ids, vocab_size,
+                    windows_seed)
 
 
 if __name__ == "__main__":
