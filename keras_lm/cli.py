@@ -32,9 +32,9 @@ SEQ2SEQ_EVALUATE_FLAGS = ("beam_width", "length_penalty", "max_pairs", "task")
 SEQ2SEQ_EXPORT_FLAGS = ("beam_width", "length_penalty", "max_length")
 TRAINING_FLAGS = ("seq_len", "batch_size", "epochs", "steps_per_epoch",
                   "validation_steps", "learning_rate", "warmup_steps",
-                  "weight_decay", "beta_1", "seed", "stateful",
-                  "steps_per_execution", "early_stopping_patience",
-                  "random_offsets")
+                  "weight_decay", "beta_1", "ema_momentum", "seed",
+                  "stateful", "steps_per_execution",
+                  "early_stopping_patience", "random_offsets")
 
 
 def _add_training_flags(parser, finetune=False):
@@ -60,6 +60,9 @@ def _add_training_flags(parser, finetune=False):
         help="AdamW's decoupled weight decay (default 0: plain Adam)")
     add("--beta-1", type=float,
         help="Adam's first-moment decay (default 0.9)")
+    add("--ema-momentum", type=float,
+        help="validate, checkpoint and keep a moving average of the weights "
+             "at this momentum, e.g. 0.99 (default 0: the raw weights)")
     add("--seed", type=int)
     add("--steps-per-execution", type=int)
     add("--early-stopping-patience", type=int)

@@ -38,6 +38,21 @@ PRESETS = {
         "training": {"seq_len": 35, "batch_size": 32, "epochs": 6,
                      "learning_rate": 3e-3, "warmup_steps": 50},
     },
+    # karpathy/nanoGPT's character-level CPU run (4 layers, 4 heads, width
+    # 128, context 64, batch 12, 2000 steps, lr 1e-3 with 100 warm-up steps
+    # and cosine decay to 1e-4), with weight decay 0.01 and beta1 0.7 in
+    # place of nanoGPT's 0.1 and 0.9; benchmarks/README.md has its loss.
+    "nanogpt_shakespeare_char": {
+        "family": "transformer",
+        "data": "tiny_shakespeare",
+        "model": {"num_layers": 4, "num_heads": 4, "d_model": 128,
+                  "max_sequence_length": 64, "dropout": 0.0},
+        "training": {"seq_len": 64, "batch_size": 12, "epochs": 10,
+                     "steps_per_epoch": 200, "learning_rate": 1e-3,
+                     "warmup_steps": 100, "weight_decay": 0.01,
+                     "beta_1": 0.7, "random_offsets": True,
+                     "steps_per_execution": 8},
+    },
 }
 
 

@@ -65,7 +65,7 @@ from keras_lm.tokenizers import TOKENIZER_KINDS, load_tokenizer, make_tokenizer
 from keras_lm.training import callbacks as lm_callbacks
 from keras_lm.training.distribute import check_global_batch, make_strategy
 from keras_lm.training.optimizers import adam_classes
-from keras_lm.training.trainer import use_xla
+from keras_lm.training.trainer import epoch_steps, use_xla
 
 FAMILY = "seq2seq"
 SOURCE_TOKENIZER_DIR = "source_tokenizer"
@@ -365,7 +365,8 @@ def train_seq2seq(run_dir, data=None, *, attention="additive",
         compile_seq2seq(model, optimizer=adam(learning_rate, clipnorm=clipnorm),
                         jit_compile=jit_compile and use_xla(strategy),
                         steps_per_execution=steps_per_execution)
-    steps = steps_per_epoch or len(train_pairs) // batch_size
+    steps = epoch_steps(steps_per_epoch, len(train_pairs) // batch_size,
+                        steps_per_execution)
 
     if not run.exists():
         os.makedirs(run.path, exist_ok=True)

@@ -52,6 +52,7 @@ def test_unknown_tfds_name(capsys, tmp_path):
     (["--learning-rate", "nan"], "--learning-rate"),
     (["--weight-decay", "-1"], "--weight-decay"),
     (["--beta-1", "1"], "--beta-1"),
+    (["--ema-momentum", "1"], "--ema-momentum"),
     (["--warmup-steps", "-5"], "--warmup-steps"),
     (["--embedding-dim", "0"], "--embedding-dim"),
     (["--num-layers", "0"], "--num-layers"),

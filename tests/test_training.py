@@ -15,7 +15,8 @@ import pytest
 
 from conftest import TINY_GRU_FLAGS, run_cli
 from keras_lm.models import TransformerLM
-from keras_lm.runs import RunDirectory, load_run
+from keras_lm.presets import PRESETS, get_preset
+from keras_lm.runs import RunDirectory, build_model, load_run
 from keras_lm.training import TrainingConfig, train
 from keras_lm.training.trainer import finetune, make_optimizer
 
@@ -211,3 +212,85 @@ def test_beta_1_reaches_adam_and_adamw(weight_decay):
         TrainingConfig(weight_decay=weight_decay, beta_1=0.7), 10)
     assert optimizer.beta_1 == 0.7
     assert isinstance(optimizer, keras.optimizers.AdamW) == bool(weight_decay)
+
+
+def test_ema_momentum_reaches_the_optimizer():
+    assert not make_optimizer(TrainingConfig(), 10).use_ema
+    optimizer = make_optimizer(TrainingConfig(ema_momentum=0.95), 10)
+    assert optimizer.use_ema and optimizer.ema_momentum == 0.95
+
+
+EMA_RUN = dict(model_config={"embedding_dim": 8, "rnn_units": 16},
+               training=TrainingConfig(batch_size=8, seq_len=16, epochs=3,
+                                       steps_per_epoch=6, validation_steps=2,
+                                       learning_rate=1e-2, ema_momentum=0.8),
+               verbose=0)
+
+
+def test_with_ema_validation_and_checkpoints_see_the_averaged_weights(
+        tmp_path, corpus_file):
+    """`fit` ends with the average in the model; the checkpoints hold that
+    same average (not the raw weights), and so val_loss measured it."""
+    from keras_lm.evaluation.language_model import evaluate_run
+
+    run_dir = str(tmp_path / "ema")
+    history = train("gru", run_dir, data=corpus_file, **EMA_RUN)
+    last, _, _ = load_run(run_dir, which="last")
+    for expected, actual in zip(history.model.get_weights(),
+                                last.get_weights()):
+        np.testing.assert_allclose(actual, expected, atol=1e-7)
+    # The best checkpoint scores what validation said it would.
+    assert evaluate_run(run_dir, max_batches=2)["loss"] == pytest.approx(
+        min(history.history["val_loss"]), abs=1e-5)
+
+
+def test_with_ema_a_resumed_run_matches_an_uninterrupted_one(
+        tmp_path, corpus_file):
+    """The backup holds the raw weights (and the average, in the optimizer),
+    so training continues from exactly where it stopped."""
+    class KilledInSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.epoch == 1 and batch == 3:
+                raise KeyboardInterrupt
+
+    reference = str(tmp_path / "reference")
+    train("gru", reference, data=corpus_file, **EMA_RUN)
+    resumed = str(tmp_path / "resumed")
+    with pytest.raises(KeyboardInterrupt):
+        train("gru", resumed, data=corpus_file,
+              callbacks=[KilledInSecondEpoch()], **EMA_RUN)
+    train("gru", resumed, data=corpus_file, **EMA_RUN)
+    for expected, actual in zip(load_run(reference)[0].get_weights(),
+                                load_run(resumed)[0].get_weights()):
+        np.testing.assert_allclose(actual, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_is_a_valid_recipe(name):
+    preset = get_preset(name, PRESETS[name]["family"])
+    TrainingConfig(**preset["training"]).check()
+    model = build_model({"family": preset["family"],
+                         "config": {**preset["model"], "vocab_size": 65}})
+    assert isinstance(model, keras.Model)
+
+
+def test_epochs_are_whole_executions(tmp_path, corpus_file):
+    """Keras runs whole executions: 10 steps at 4 per execution would train
+    12 an epoch, so it is refused; one pass is rounded down instead."""
+    from keras_lm.errors import KerasLMError
+    from keras_lm.training.trainer import epoch_steps
+
+    with pytest.raises(KerasLMError, match="not a multiple"):
+        train("gru", str(tmp_path / "run"), data=corpus_file, verbose=0,
+              model_config={"embedding_dim": 8, "rnn_units": 16},
+              training=TrainingConfig(batch_size=8, seq_len=16,
+                                      steps_per_epoch=10,
+                                      steps_per_execution=4))
+    assert not (tmp_path / "run").exists()
+    assert epoch_steps(None, 10, 4) == 8
+    assert epoch_steps(12, 10, 4) == 12
+    with pytest.raises(KerasLMError, match="fewer than"):
+        epoch_steps(None, 3, 4)

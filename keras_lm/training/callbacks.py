@@ -143,6 +143,64 @@ class TimeBudget(keras.callbacks.Callback):
             self.stopped_at_step = self._steps
 
 
+class AveragedWeights:
+    """Puts an optimizer's moving average of the weights (Keras' `use_ema`)
+    into the model for validation and checkpoints, and the raw weights back
+    for training.
+
+    Keras keeps the average beside the weights and copies it into the model
+    only when `fit` ends. Within `fit`, `validate_and_save_average()` (first
+    in the callback list) puts it in before validation and the epoch-end
+    callbacks, so `val_loss`, early stopping and the best/last checkpoints
+    all see the model that `fit` will end with; `train_on_raw()` (just before
+    the crash backup) restores the raw weights exactly, so the backup holds
+    what training continues from and a resumed run matches an uninterrupted
+    one. Both do nothing for an optimizer without `use_ema`.
+    """
+
+    def __init__(self):
+        self._raw = None  # [(variable, raw value)] while the average is in
+
+    def validate_and_save_average(self):
+        swap = self
+
+        class UseAverage(keras.callbacks.Callback):
+            def on_test_begin(self, logs=None):
+                swap._use_average(self.model)
+
+            def on_epoch_end(self, epoch, logs=None):
+                swap._use_average(self.model)
+
+        return UseAverage()
+
+    def train_on_raw(self):
+        swap = self
+
+        class UseRaw(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                swap._use_raw()
+
+        return UseRaw()
+
+    def _use_average(self, model):
+        optimizer = getattr(model.optimizer, "inner_optimizer",
+                            model.optimizer)  # a LossScaleOptimizer's
+        if self._raw is not None or not getattr(optimizer, "use_ema", False):
+            return
+        pairs = [(variable, average) for variable, average in zip(
+            optimizer._trainable_variables,
+            optimizer._model_variables_moving_average) if average is not None]
+        self._raw = [(variable, keras.ops.convert_to_numpy(variable))
+                     for variable, _ in pairs]
+        for variable, average in pairs:
+            variable.assign(average)
+
+    def _use_raw(self):
+        for variable, value in self._raw or ():
+            variable.assign(value)
+        self._raw = None
+
+
 def run_callbacks(run, patience, extra=(), before_backup=()):
     """The callbacks of a training run into `run` (a `RunDirectory`).
 
@@ -150,14 +208,19 @@ def run_callbacks(run, patience, extra=(), before_backup=()):
     history CSV, early stopping on `val_loss`, `before_backup`, and the
     crash-safe backup last: once it records an epoch as done, that epoch's
     checkpoints and history row are already written. A kill just before it
-    only repeats the epoch (its history row then appears twice).
+    only repeats the epoch (its history row then appears twice). With an
+    optimizer that averages the weights, all but the backup see the average
+    (see `AveragedWeights`).
     """
+    averaged = AveragedWeights()
     return [
+        averaged.validate_and_save_average(),
         *extra,
         RunCheckpoints(run.checkpoints),
         keras.callbacks.TensorBoard(run.logs_dir, update_freq="epoch"),
         keras.callbacks.CSVLogger(run.history_path, append=True),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience),
         *before_backup,
+        averaged.train_on_raw(),
         CrashSafeBackupAndRestore(run.backup_dir),
     ]
