@@ -149,40 +149,20 @@ class AveragedWeights:
     for training.
 
     Keras keeps the average beside the weights and copies it into the model
-    only when `fit` ends. Within `fit`, `validate_and_save_average()` (first
-    in the callback list) puts it in before validation and the epoch-end
-    callbacks, so `val_loss`, early stopping and the best/last checkpoints
-    all see the model that `fit` will end with; `train_on_raw()` (just before
-    the crash backup) restores the raw weights exactly, so the backup holds
-    what training continues from and a resumed run matches an uninterrupted
-    one. Both do nothing for an optimizer without `use_ema`.
+    only when `fit` ends. Within `fit`, `UseAverage` (first in the callback
+    list) puts it in before validation and the epoch-end callbacks, so
+    `val_loss`, early stopping and the best/last checkpoints all see the
+    averaged model; `UseRaw` (just before the crash backup) restores the raw
+    weights exactly, so the backup holds what training continues from and a
+    resumed run matches an uninterrupted one. (Keras' `SwapEMAWeights` swaps
+    by adding and subtracting, which is not exact.) Nothing happens for an
+    optimizer without `use_ema`.
     """
 
     def __init__(self):
         self._raw = None  # [(variable, raw value)] while the average is in
 
-    def validate_and_save_average(self):
-        swap = self
-
-        class UseAverage(keras.callbacks.Callback):
-            def on_test_begin(self, logs=None):
-                swap._use_average(self.model)
-
-            def on_epoch_end(self, epoch, logs=None):
-                swap._use_average(self.model)
-
-        return UseAverage()
-
-    def train_on_raw(self):
-        swap = self
-
-        class UseRaw(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                swap._use_raw()
-
-        return UseRaw()
-
-    def _use_average(self, model):
+    def use_average(self, model):
         optimizer = getattr(model.optimizer, "inner_optimizer",
                             model.optimizer)  # a LossScaleOptimizer's
         if self._raw is not None or not getattr(optimizer, "use_ema", False):
@@ -195,10 +175,35 @@ class AveragedWeights:
         for variable, average in pairs:
             variable.assign(average)
 
-    def _use_raw(self):
+    def use_raw(self):
         for variable, value in self._raw or ():
             variable.assign(value)
         self._raw = None
+
+
+class UseAverage(keras.callbacks.Callback):
+    """The average in, for validation and the epoch-end callbacks."""
+
+    def __init__(self, averaged):
+        super().__init__()
+        self.averaged = averaged
+
+    def on_test_begin(self, logs=None):
+        self.averaged.use_average(self.model)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.averaged.use_average(self.model)
+
+
+class UseRaw(keras.callbacks.Callback):
+    """The raw weights back, for the backup and the next epoch."""
+
+    def __init__(self, averaged):
+        super().__init__()
+        self.averaged = averaged
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.averaged.use_raw()
 
 
 def run_callbacks(run, patience, extra=(), before_backup=()):
@@ -214,13 +219,13 @@ def run_callbacks(run, patience, extra=(), before_backup=()):
     """
     averaged = AveragedWeights()
     return [
-        averaged.validate_and_save_average(),
+        UseAverage(averaged),
         *extra,
         RunCheckpoints(run.checkpoints),
         keras.callbacks.TensorBoard(run.logs_dir, update_freq="epoch"),
         keras.callbacks.CSVLogger(run.history_path, append=True),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience),
         *before_backup,
-        averaged.train_on_raw(),
+        UseRaw(averaged),
         CrashSafeBackupAndRestore(run.backup_dir),
     ]
