@@ -1,8 +1,19 @@
 """keras-lm: classic and modern language models in plain Keras 3.
 
-Subpackages load on first use (`keras_lm.models`, `keras_lm.generation`,
-...), so `import keras_lm` itself is instant and the command line can quiet
-TensorFlow's start-up logging before TensorFlow is imported.
+`import keras_lm` registers with Keras every class a `.keras` file of ours
+may name (the models, their layers, and the metrics and optimizers in a
+saved compile config), so
+
+>>> import keras, keras_lm
+>>> model = keras.saving.load_model("runs/x/model.keras")  # doctest: +SKIP
+
+works with `safe_mode` on. The other subpackages (`keras_lm.generation`,
+`keras_lm.evaluation`, ...) and `keras_lm.export`, `keras_lm.pipeline` load
+on first use.
+
+TensorFlow is imported here with its C++ start-up lines silenced (only
+while it is imported, and only if nothing imported it before; set
+TF_CPP_MIN_LOG_LEVEL=0 to see them): see `keras_lm.tf_import`.
 
 Example:
 
@@ -11,6 +22,8 @@ Example:
 """
 
 import importlib
+import os
+import sys
 
 __version__ = "0.1.0"
 
@@ -18,12 +31,23 @@ _SUBMODULES = ("checkpoints", "data", "evaluation", "generation", "layers",
                "models", "runs", "tokenizers", "training")
 _FUNCTIONS = {
     "export": ("keras_lm.serving", "export"),
-    "export_run": ("keras_lm.serving", "export_run"),
+    "export_run": ("keras_lm.runs", "export_run"),
     "KerasLMError": ("keras_lm.errors", "KerasLMError"),
     "pipeline": ("keras_lm.pipelines", "pipeline"),
 }
 
+# Every module defining a `keras.saving.register_keras_serializable` class;
+# tests/test_keras_files.py checks the list is complete.
+_SERIALIZABLE_MODULES = (
+    "keras_lm.layers",
+    "keras_lm.models",
+    "keras_lm.training.metrics",     # BitsPerCharacter, MaskedTokenAccuracy
+    "keras_lm.training.optimizers",  # DenseGradientAdam(W), multi-replica
+)
 
+
+# Defined before the imports below, so a module they import may already use
+# `keras_lm.KerasLMError` or `from keras_lm import export`.
 def __getattr__(name):
     if name in _SUBMODULES:
         return importlib.import_module(f"keras_lm.{name}")
@@ -34,4 +58,30 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted([*globals(), *_SUBMODULES, *_FUNCTIONS])
+    return sorted({*globals(), *_SUBMODULES, *_FUNCTIONS})
+
+
+def _quiet_command_line():
+    """`keras-lm ...` (or `python -m keras_lm ...`) prints only keras-lm's
+    own lines: TensorFlow's C++ runtime reads TF_CPP_MIN_LOG_LEVEL once,
+    when it loads, which is in this very import, so the command line's
+    default (3; TensorFlow's errors reach it as exceptions) is set here. A
+    library user's environment is left alone."""
+    program = os.path.basename((getattr(sys, "argv", None) or [""])[0])
+    if program in ("keras-lm", "-m"):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _register_serializables():
+    """Imports TensorFlow (quietly, the first time) and every module that
+    registers a class with Keras."""
+    if "tensorflow" not in sys.modules:
+        from keras_lm.tf_import import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
+    for module in _SERIALIZABLE_MODULES:
+        importlib.import_module(module)
+
+
+_quiet_command_line()
+_register_serializables()

@@ -16,7 +16,12 @@ def graph_check_message(error):
     message = getattr(error, "message", str(error))
     for line in message.splitlines():
         if "assertion failed:" in line:
-            return line.split("assertion failed:", 1)[1].strip(" []")
+            # "assertion failed: [MESSAGE] [Condition ...] [x ...] ..."
+            rest = line.split("assertion failed:", 1)[1].strip()
+            if not rest.startswith("["):
+                return rest
+            first = rest[1:].split("] [", 1)
+            return first[0] if len(first) > 1 else first[0][:-1]
     return message.splitlines()[0] if message else type(error).__name__
 
 
@@ -58,12 +63,11 @@ def check_real(flag, value, low=float("-inf"), high=float("inf"), *,
 
 
 def check_counts(**counts):
-    """`check_int(--name, value, 1)` for each count given (None: unset),
-    named as the `--flag` that sets it."""
+    """`check_int(name, value, 1)` for each count given (None: unset)."""
     for name, value in counts.items():
         if value is not None:
-            check_int("--" + name.replace("_", "-"), value, 1)
+            check_int(name, value, 1)
 
 
 def check_dropout(rate):
-    check_real("--dropout", rate, 0.0, 1.0, open_high=True)
+    check_real("dropout", rate, 0.0, 1.0, open_high=True)

@@ -7,6 +7,8 @@ import os
 import shutil
 import tempfile
 
+from keras_lm.errors import KerasLMError
+
 
 @contextlib.contextmanager
 def atomic_path(path):
@@ -60,12 +62,11 @@ def atomic_directory(path, replaces=None, what="folder"):
     but is not. Anything else at `path` (a file, someone's folder) is a
     one-line error naming `what` would have been written, before any work.
     """
-    from keras_lm.errors import KerasLMError
 
     path = os.path.abspath(path)
     if not free_or_recognised(path, replaces):
         raise KerasLMError(f"{path} already exists and is not a previous "
-                           f"{what}; pass a new or empty --out (it is never "
+                           f"{what}; pass a new or empty folder (it is never "
                            "overwritten)")
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
@@ -98,7 +99,6 @@ def write_text_atomically(path, text):
 def read_json(path, required=()):
     """Loads a UTF-8 JSON file; bad JSON, or an object without one of the
     `required` top-level keys, is a one-line `KerasLMError`."""
-    from keras_lm.errors import KerasLMError
 
     try:
         with open(path, encoding="utf-8") as f:
@@ -124,3 +124,27 @@ def decode_utf8(raw, path):
 
         raise KerasLMError(f"{path} is not valid UTF-8 (byte {e.start}); "
                            "convert it with iconv or pass another file")
+
+
+def load_weights_checked(model, path):
+    """`model.load_weights` with a one-line error when the file is damaged
+    or its shapes do not match."""
+    try:
+        model.load_weights(path)
+    except OSError as e:  # h5py: truncated, empty, not HDF5
+        raise KerasLMError(
+            f"checkpoint {path} is damaged or not a weights file "
+            f"({str(e).splitlines()[0][:120]}); retrain, or use the other "
+            "checkpoint (best/last)") from None
+    except (ValueError, KeyError) as e:
+        raise KerasLMError(
+            f"checkpoint {path} does not fit this model (different vocabulary "
+            f"or sizes?): {str(e).splitlines()[0][:200]}")
+
+
+def save_keras_model(model, path):
+    """Saves `model` as a `.keras` file atomically."""
+    import keras
+
+    with atomic_path(path) as tmp:
+        keras.saving.save_model(model, tmp)

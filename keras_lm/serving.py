@@ -14,7 +14,8 @@ and the compiled sampling loop, so TF Serving, `saved_model_cli` or
     loaded.signatures["generate"](
         prompt=tf.constant(["ROMEO:"]), max_new_tokens=tf.constant(100),
         temperature=tf.constant(0.8), top_k=tf.constant(0),
-        top_p=tf.constant(0.95), seed=tf.constant(7))
+        top_p=tf.constant(0.95), seed=tf.constant(7),
+        beam_width=tf.constant(1), length_penalty=tf.constant(0.0))
 
 The recurrent state or KV cache lives in the loop's tensors, never in
 variables, so calls do not leak into each other and the same seed always
@@ -22,13 +23,16 @@ gives the same text.
 """
 
 import functools
+import json
 import os
 
 import tensorflow as tf
 
-from keras_lm.generation.loop import compiled_decode_loop, generate_ids
 from keras_lm.errors import KerasLMError, graph_check_message
+from keras_lm.generation.beam_search import best_sequences, check_decoding
+from keras_lm.generation.loop import compiled_decode_loop, generate_ids
 from keras_lm.io_utils import atomic_directory
+from keras_lm.tokenizers import target_specials
 
 DEFAULT_EXPORT_ROOT = "saved_models"
 
@@ -39,6 +43,8 @@ _SCALARS = [
     tf.TensorSpec([], tf.int32, name="top_k"),
     tf.TensorSpec([], tf.float32, name="top_p"),
     tf.TensorSpec([], tf.int32, name="seed"),
+    tf.TensorSpec([], tf.int32, name="beam_width"),
+    tf.TensorSpec([], tf.float32, name="length_penalty"),
 ]
 
 
@@ -55,7 +61,8 @@ class TextGenerator(tf.Module):
     """A `tf.Module` wrapping a `CausalLM` and its tokenizer's graph form."""
 
     def __init__(self, model, tokenizer, max_new_tokens=200, temperature=1.0,
-                 top_k=0, top_p=1.0, seed=0):
+                 top_k=0, top_p=1.0, seed=0, beam_width=1,
+                 length_penalty=0.0):
         super().__init__()
         # A partial is not a trackable, so the Keras model's own variables
         # stay out of the SavedModel; `serving_weights` are what is saved.
@@ -63,9 +70,11 @@ class TextGenerator(tf.Module):
             generate_ids, model, decode_loop=compiled_decode_loop(model))
         self.serving_weights = serving_weights(model)
         self.tokenizer = tokenizer.graph_module()
-        self._defaults = (max_new_tokens, temperature, top_k, top_p, seed)
+        self._defaults = (max_new_tokens, temperature, top_k, top_p, seed,
+                          beam_width, length_penalty)
 
-    def _generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed):
+    def _generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed,
+                  beam_width, length_penalty):
         checks = [
             tf.debugging.assert_positive(
                 max_new_tokens, message="max_new_tokens must be >= 1"),
@@ -77,6 +86,8 @@ class TextGenerator(tf.Module):
                 top_p, message="top_p must be in (0, 1]"),
             tf.debugging.assert_less_equal(
                 top_p, 1.0, message="top_p must be in (0, 1]"),
+            tf.debugging.assert_positive(
+                beam_width, message="beam_width must be >= 1 (1 samples)"),
         ]
         ragged = self.tokenizer.encode(prompt)
         lengths = tf.cast(ragged.row_lengths(), tf.int32)
@@ -88,7 +99,8 @@ class TextGenerator(tf.Module):
             ids = ragged.to_tensor()
             new_ids = self._generate_ids(
                 ids, lengths, max_new_tokens, temperature, top_k, top_p, seed,
-                weights=self.serving_weights)
+                weights=self.serving_weights, beam_width=beam_width,
+                length_penalty=length_penalty)
         completion = self._completion(prompt, ragged, new_ids)
         return {"text": tf.strings.join([prompt, completion]),
                 "completion": completion}
@@ -120,9 +132,10 @@ class TextGenerator(tf.Module):
         return self._generate(prompt, *defaults)
 
     @tf.function(input_signature=[_PROMPT] + _SCALARS)
-    def generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed):
+    def generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed,
+                 beam_width, length_penalty):
         return self._generate(prompt, max_new_tokens, temperature, top_k,
-                              top_p, seed)
+                              top_p, seed, beam_width, length_penalty)
 
 
 def export(model, tokenizer, path, **defaults):
@@ -131,8 +144,10 @@ def export(model, tokenizer, path, **defaults):
     `path` must be new, an empty folder or an earlier SavedModel (which is
     replaced); anything else there is refused, never overwritten.
 
-    `defaults` (max_new_tokens, temperature, top_k, top_p, seed) set what
-    `serving_default` uses; `generate` takes them as inputs.
+    `defaults` (max_new_tokens, temperature, top_k, top_p, seed,
+    beam_width, length_penalty) set what `serving_default` uses; `generate`
+    takes them as inputs (a beam width above 1 runs beam search, which
+    ignores the sampling knobs).
 
     Example:
 
@@ -147,18 +162,6 @@ def export(model, tokenizer, path, **defaults):
         }
         tf.saved_model.save(module, tmp, signatures=signatures)
     return os.path.abspath(path)
-
-
-def export_run(run_dir, path=None, **defaults):
-    """Exports the best checkpoint of a run directory to `path`.
-
-    `path` defaults to `saved_models/<run directory name>`.
-    """
-    from keras_lm.runs import load_run
-
-    model, tokenizer, _ = load_run(run_dir)
-    return export(model, tokenizer, path or default_export_path(run_dir),
-                  **defaults)
 
 
 def default_export_path(run_dir):
@@ -190,24 +193,127 @@ def load_export(path):
     return loaded
 
 
-def generate_with_export(loaded, prompts, max_new_tokens, temperature=1.0,
-                         top_k=0, top_p=1.0, seed=0):
+def generate_with_export(loaded, prompts, max_new_tokens=200, temperature=1.0,
+                         top_k=0, top_p=1.0, seed=0, beam_width=1,
+                         length_penalty=0.0):
     """Each prompt plus its completion, from `load_export`'s `generate`.
 
     A failed check inside the graph (e.g. a prompt longer than the context)
-    becomes a one-line `KerasLMError`.
+    becomes a one-line `KerasLMError`. Exports written before beam search
+    (keras-lm 0.1) take no `beam_width`/`length_penalty`; asking one of
+    them for beams is a one-line error.
     """
+    from keras_lm.generation import check_sampling_args
+
+    check_sampling_args(max_new_tokens, temperature, top_k, top_p, seed,
+                        beam_width, length_penalty)
+    signature = loaded.signatures["generate"]
+    inputs = dict(prompt=tf.constant(prompts),
+                  max_new_tokens=tf.constant(max_new_tokens, tf.int32),
+                  temperature=tf.constant(temperature, tf.float32),
+                  top_k=tf.constant(top_k, tf.int32),
+                  top_p=tf.constant(top_p, tf.float32),
+                  seed=tf.constant(seed, tf.int32))
+    if "beam_width" in signature.structured_input_signature[1]:
+        inputs.update(beam_width=tf.constant(beam_width, tf.int32),
+                      length_penalty=tf.constant(length_penalty, tf.float32))
+    elif beam_width != 1:
+        raise KerasLMError("this SavedModel was exported before beam search; "
+                           "export the run again to use a beam width")
     try:
-        outputs = loaded.signatures["generate"](
-            prompt=tf.constant(prompts),
-            max_new_tokens=tf.constant(max_new_tokens, tf.int32),
-            temperature=tf.constant(temperature, tf.float32),
-            top_k=tf.constant(top_k, tf.int32),
-            top_p=tf.constant(top_p, tf.float32),
-            seed=tf.constant(seed, tf.int32))
+        outputs = signature(**inputs)
     except tf.errors.InvalidArgumentError as e:
         raise KerasLMError(graph_check_message(e)) from None
     # The prompt is returned as given; only the completion is decoded.
     return [prompt + completion.decode("utf-8", "replace")
             for prompt, completion in zip(prompts,
                                           outputs["completion"].numpy())]
+
+
+_TEXT = tf.TensorSpec([None], tf.string, name="text")
+_ALPHA = tf.TensorSpec([], tf.float32, name="length_penalty")
+
+
+class TranslatorModule(tf.Module):
+    """A `tf.Module` that translates raw strings: source tokenizer, encoder,
+    in-graph beam search (XLA) and target detokenizer in one graph."""
+
+    def __init__(self, translator, max_length, beam_width=4,
+                 length_penalty=0.6):
+        super().__init__()
+        model = translator.model
+        # As in TextGenerator: the partial keeps the Keras variables out.
+        self._search = functools.partial(
+            best_sequences, model, beam_width=int(beam_width),
+            max_length=int(max_length))
+        self.serving_weights = serving_weights(model)
+        self.source_tokenizer = translator.source_tokenizer.graph_module()
+        self.target_tokenizer = translator.target_tokenizer.graph_module()
+        specials = target_specials(translator.target_tokenizer)
+        self._target_vocab = specials.tokenizer_vocab_size
+        self._end_id = specials.end_id
+        self._max_source_length = int(translator.max_source_length)
+        self._length_penalty = float(length_penalty)
+
+    def _translate(self, text, length_penalty):
+        ragged = self.source_tokenizer.encode(text)
+        check = tf.debugging.assert_positive(
+            ragged.row_lengths(), message="every text must be non-empty")
+        with tf.control_dependencies([check]):
+            # Documented truncation: longer sources keep their first tokens.
+            ids = tf.cast(ragged.to_tensor(
+                default_value=0, shape=[None, self._max_source_length]),
+                tf.int32)
+        best = self._search(ids, length_penalty=length_penalty, weights=[
+            tf.convert_to_tensor(w) for w in self.serving_weights])
+        # Drop END, whatever follows it, and any non-tokenizer id.
+        ended = tf.cumsum(tf.cast(best == self._end_id, tf.int32), axis=1) > 0
+        best = tf.where(ended | (best >= self._target_vocab), 0, best)
+        return {"translation": self.target_tokenizer.decode(best)}
+
+    @tf.function(input_signature=[_TEXT])
+    def serving_default(self, text):
+        return self._translate(text, tf.constant(self._length_penalty))
+
+    @tf.function(input_signature=[_TEXT, _ALPHA])
+    def translate(self, text, length_penalty):
+        return self._translate(text, length_penalty)
+
+
+def export_translator(translator, path, beam_width=4, length_penalty=0.6,
+                      max_length=None):
+    """Writes a SavedModel of a `Translator` to `path`, atomically.
+
+    Signatures: `serving_default(text)` and `translate(text,
+    length_penalty)`, each returning `{"translation": tf.string}`;
+    `beam_width` and `max_length` are fixed at export. Sources longer than
+    the run's `max_source_length` tokens are truncated to it; empty ones
+    fail. A subword export needs `import tensorflow_text` before loading.
+
+    Example:
+
+    >>> RunDirectory("runs/dates").load().export("saved_models/dates")  # doctest: +SKIP
+    >>> loaded = tf.saved_model.load("saved_models/dates")           # doctest: +SKIP
+    >>> loaded.signatures["serving_default"](text=tf.constant(["3 May 2001"]))  # doctest: +SKIP
+    {'translation': <tf.Tensor: ... [b'2001-05-03']>}
+    """
+    check_decoding(beam_width, max_length, length_penalty)
+    max_length = max_length or translator.max_target_length + 1
+    kinds = (translator.source_tokenizer.kind,
+             translator.target_tokenizer.kind)
+    info = {"family": "seq2seq", "beam_width": int(beam_width),
+            "length_penalty": float(length_penalty),
+            "max_length": int(max_length),
+            "max_source_length": translator.max_source_length,
+            "source_tokenizer": kinds[0], "target_tokenizer": kinds[1],
+            "needs_tensorflow_text": "subword" in kinds}
+    with atomic_directory(path, is_saved_model, "SavedModel") as tmp:
+        module = TranslatorModule(translator, max_length, beam_width,
+                                  length_penalty)
+        tf.saved_model.save(module, tmp, signatures={
+            "serving_default": module.serving_default.get_concrete_function(),
+            "translate": module.translate.get_concrete_function()})
+        # The whole folder appears atomically, so a plain write suffices.
+        with open(os.path.join(tmp, "keras_lm_translator.json"), "w") as f:
+            json.dump(info, f, indent=2)
+    return os.path.abspath(path)

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from conftest import run_cli, run_without_keras_lm
 from keras_lm.errors import KerasLMError
-from keras_lm.serving import export_run
+from keras_lm.runs import export_run
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,8 @@ loaded = tf.saved_model.load({path!r})
 default = loaded.signatures["serving_default"](prompt=tf.constant(["ROMEO:", "To be"]))
 args = dict(prompt=tf.constant(["ROMEO:"]), max_new_tokens=tf.constant(40),
             temperature=tf.constant(0.9), top_k=tf.constant(10),
-            top_p=tf.constant(0.95), seed=tf.constant(7))
+            top_p=tf.constant(0.95), seed=tf.constant(7),
+            beam_width=tf.constant(1), length_penalty=tf.constant(0.0))
 first = loaded.signatures["generate"](**args)["text"].numpy()[0].decode()
 second = loaded.signatures["generate"](**args)["text"].numpy()[0].decode()
 print(json.dumps({{"default": [t.decode() for t in default["text"].numpy()],
@@ -57,7 +58,9 @@ def test_concurrent_calls_do_not_affect_each_other(exported):
                         max_new_tokens=tf.constant(30),
                         temperature=tf.constant(1.0), top_k=tf.constant(0),
                         top_p=tf.constant(1.0),
-                        seed=tf.constant(seed))["text"].numpy()[0]
+                        seed=tf.constant(seed),
+                        beam_width=tf.constant(1),
+                        length_penalty=tf.constant(0.0))["text"].numpy()[0]
 
     jobs = [(seed, prompt) for seed in range(4) for prompt in ("A", "Be")]
     alone = {job: call(*job) for job in jobs}
@@ -87,7 +90,8 @@ def test_bad_arguments_fail_inside_the_graph_with_a_clear_message(exported):
     generate = tf.saved_model.load(exported).signatures["generate"]
     good = dict(prompt=tf.constant(["x"]), max_new_tokens=tf.constant(5),
                 temperature=tf.constant(1.0), top_k=tf.constant(0),
-                top_p=tf.constant(1.0), seed=tf.constant(0))
+                top_p=tf.constant(1.0), seed=tf.constant(0),
+                beam_width=tf.constant(1), length_penalty=tf.constant(0.0))
     for bad, message in [({"prompt": tf.constant([""])}, "non-empty"),
                          ({"top_p": tf.constant(1.5)}, "top_p"),
                          ({"temperature": tf.constant(-1.0)}, "temperature")]:
@@ -146,8 +150,24 @@ def test_cli_export_defaults_to_saved_models(trained_run, tmp_path):
 
 def test_keras_lm_export_stays_the_function_once_everything_is_imported():
     import keras_lm
+    import keras_lm.runs
     import keras_lm.serving  # noqa: F401
-    import keras_lm.translation  # noqa: F401
+    import keras_lm.tasks  # noqa: F401
 
     assert keras_lm.export is keras_lm.serving.export
-    assert keras_lm.export_run is keras_lm.serving.export_run
+    assert keras_lm.export_run is keras_lm.runs.export_run
+
+
+def test_the_generate_signature_runs_beam_search(trained_run, exported):
+    """`beam_width` is an input of `generate`: the export gives the run's
+    own beam search."""
+    from keras_lm.runs import RunDirectory
+
+    beams = tf.saved_model.load(exported).signatures["generate"](
+        prompt=tf.constant(["ROMEO:", "To be"]), max_new_tokens=tf.constant(8),
+        temperature=tf.constant(1.0), top_k=tf.constant(0),
+        top_p=tf.constant(1.0), seed=tf.constant(0),
+        beam_width=tf.constant(3), length_penalty=tf.constant(0.0))
+    expected = RunDirectory(trained_run).load().predict_text(
+        ["ROMEO:", "To be"], 8, beam_width=3)
+    assert [t.decode() for t in beams["text"].numpy()] == expected

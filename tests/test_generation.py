@@ -1,13 +1,15 @@
-"""The one compiled sampling loop: correctness, reproducibility, knobs."""
+"""The compiled decoding loops: correctness, reproducibility, knobs, and
+beam search for language models."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_lm.generation import (compiled_decode_loop, generate_ids,
-                                 generate_text, truncate_logits)
+from keras_lm.generation import (beam_search_ids, compiled_decode_loop,
+                                 generate_ids, generate_text, truncate_logits)
 from keras_lm.errors import KerasLMError
-from keras_lm.models import GRUGenerator
+from keras_lm.models import GRUGenerator, TransformerLM
 from keras_lm.tokenizers import CharTokenizer
 
 
@@ -85,11 +87,182 @@ def test_generate_text_decodes_and_validates(model):
     # characters the tokenizer never saw still work (they become <unk>)
     generate_text(model, tokenizer, "héllo ✓", 5)
     for bad, message in [(dict(temperature=-1), "temperature"),
-                         (dict(top_p=0.0), "top-p"), (dict(top_p=1.5), "top-p"),
-                         (dict(top_k=-1), "top-k"),
-                         (dict(max_new_tokens=0), "max-new-tokens")]:
+                         (dict(top_p=0.0), "top_p"), (dict(top_p=1.5), "top_p"),
+                         (dict(top_k=-1), "top_k"),
+                         (dict(max_new_tokens=0), "max_new_tokens")]:
         with pytest.raises(KerasLMError, match=message):
             generate_text(model, tokenizer, "hi", **{"max_new_tokens": 5,
                                                      **bad})
     with pytest.raises(KerasLMError, match="empty"):
         generate_text(model, tokenizer, "", 5)
+
+
+# -- the decoder protocol: beam search for language models, stop ids ---------
+
+def teacher_forced_log_prob(model, prompt, new):
+    """Summed log-probability of `new` after `prompt`, from one full pass."""
+    tokens = np.array([list(prompt) + list(new)], "int32")
+    log_probs = tf.nn.log_softmax(model(tokens)[0]).numpy()
+    start = len(prompt) - 1
+    return sum(log_probs[start + i, token] for i, token in enumerate(new))
+
+
+PROMPTS = np.array([[3, 4, 5, 6], [7, 8, 0, 0], [9, 0, 0, 0]], "int32")
+LENGTHS = np.array([4, 2, 1], "int32")
+
+
+def sharpened(model, weight, factor):
+    """`model` with `weight` (which scales its logits) times `factor`: the
+    candidates of a beam search lie far apart, so the float noise between
+    batch shapes cannot flip a near-tie (the weights are seeded, too)."""
+    weight.assign(weight * factor)
+    return model
+
+
+@pytest.fixture(scope="module")
+def sharp():
+    keras.utils.set_random_seed(3)
+    model = GRUGenerator(vocab_size=30, embedding_dim=8, rnn_units=32,
+                         num_layers=2)
+    model(np.zeros((1, 1), "int32"))
+    return sharpened(model, model.output_layer.kernel, 20.0)
+
+
+def test_beam_width_one_equals_greedy_sampling(sharp):
+    greedy, greedy_log_probs = generate_ids(
+        sharp, PROMPTS, LENGTHS, 12, temperature=0.0, return_log_probs=True)
+    beam = beam_search_ids(sharp, PROMPTS, LENGTHS, 12, beam_width=1)
+    np.testing.assert_array_equal(beam.sequences.numpy()[:, 0],
+                                  greedy.numpy())
+    np.testing.assert_allclose(beam.log_probs.numpy()[:, 0],
+                               greedy_log_probs.numpy(), atol=1e-4)
+
+
+def test_beam_scores_are_the_log_probabilities_of_distinct_hypotheses(
+        sharp):
+    beam = beam_search_ids(sharp, PROMPTS, LENGTHS, 10, beam_width=4)
+    assert beam.sequences.shape == (3, 4, 10)
+    assert np.all(np.diff(beam.scores.numpy(), axis=1) <= 1e-6)  # best first
+    for row, length in enumerate(LENGTHS):
+        prompt = PROMPTS[row, :length]
+        for hypothesis, log_prob in zip(beam.sequences.numpy()[row],
+                                        beam.log_probs.numpy()[row]):
+            np.testing.assert_allclose(
+                log_prob, teacher_forced_log_prob(sharp, prompt, hypothesis),
+                atol=1e-3)
+        # the beams are different hypotheses, not copies of one
+        assert len({tuple(b) for b in beam.sequences.numpy()[row]}) == 4
+
+
+def test_a_beam_as_wide_as_the_vocabulary_finds_the_best_continuation(
+        sharp):
+    """Two new tokens and a beam of `vocab_size` make beam search exact, so
+    its best beam beats greedy decoding and every other continuation."""
+    vocab = sharp.vocab_size
+    greedy = generate_ids(sharp, PROMPTS, LENGTHS, 2, temperature=0.0)
+    beam = beam_search_ids(sharp, PROMPTS, LENGTHS, 2, beam_width=vocab)
+    pairs = np.stack(np.meshgrid(np.arange(vocab), np.arange(vocab),
+                                 indexing="ij"), -1).reshape(-1, 2)
+    for row, length in enumerate(LENGTHS):
+        tokens = np.concatenate(
+            [np.tile(PROMPTS[row, :length], (len(pairs), 1)), pairs], 1)
+        log_probs = tf.nn.log_softmax(sharp(tokens.astype("int32"))).numpy()
+        every = (log_probs[:, length - 1][np.arange(len(pairs)), pairs[:, 0]]
+                 + log_probs[:, length][np.arange(len(pairs)), pairs[:, 1]])
+        best = beam.sequences.numpy()[row, 0]
+        assert best.tolist() == pairs[np.argmax(every)].tolist()
+        np.testing.assert_allclose(beam.log_probs.numpy()[row, 0],
+                                   every.max(), atol=1e-3)
+        greedy_pair = greedy.numpy()[row]
+        assert every.max() >= every[greedy_pair[0] * vocab + greedy_pair[1]]
+
+
+@pytest.mark.parametrize("family", ["gru", "transformer"])
+def test_beam_search_rows_of_different_lengths_match_alone(sharp, family):
+    model = sharp
+    if family == "transformer":
+        keras.utils.set_random_seed(4)
+        model = TransformerLM(vocab_size=30, max_sequence_length=32,
+                              num_layers=2, num_heads=2, d_model=16)
+        model.build()
+        model = sharpened(model, model.token_embedding.embeddings, 40.0)
+    together = beam_search_ids(model, PROMPTS, LENGTHS, 8, beam_width=3,
+                               length_penalty=0.6)
+    for row, length in enumerate(LENGTHS):
+        alone = beam_search_ids(model, PROMPTS[row:row + 1, :length],
+                                [length], 8, beam_width=3,
+                                length_penalty=0.6)
+        np.testing.assert_array_equal(together.sequences.numpy()[row],
+                                      alone.sequences.numpy()[0])
+        np.testing.assert_allclose(together.scores.numpy()[row],
+                                   alone.scores.numpy()[0], atol=1e-4)
+
+
+def test_rows_that_emit_the_stop_id_continue_with_padding(sharp):
+    free = generate_ids(sharp, PROMPTS, LENGTHS, 12, temperature=0.0).numpy()
+    stop = int(free[0, 3])  # row 0 reaches it after a few tokens
+    stopped = generate_ids(sharp, PROMPTS, LENGTHS, 12, temperature=0.0,
+                           end_id=stop).numpy()
+    for row in range(3):
+        hits = np.flatnonzero(free[row] == stop)
+        end = hits[0] + 1 if len(hits) else 12
+        np.testing.assert_array_equal(stopped[row, :end], free[row, :end])
+        assert not stopped[row, end:].any()
+    beams = beam_search_ids(sharp, PROMPTS, LENGTHS, 12, beam_width=3,
+                            end_id=stop).sequences.numpy()
+    for hypothesis in beams.reshape(-1, 12):
+        hits = np.flatnonzero(hypothesis == stop)
+        if len(hits):
+            assert not hypothesis[hits[0] + 1:].any()
+    # every row stops at once: the loops end early and still pad
+    one = generate_ids(sharp, [[1]], [1], 12, temperature=0.0).numpy()
+    first = generate_ids(sharp, [[1]], [1], 12, temperature=0.0,
+                         end_id=int(one[0, 0])).numpy()
+    assert first[0, 0] == one[0, 0] and not first[0, 1:].any()
+
+
+def test_beam_search_with_and_without_xla_and_a_tensor_width(sharp):
+    jitted = beam_search_ids(sharp, PROMPTS, LENGTHS, 9, beam_width=3,
+                             length_penalty=0.6, jit_compile=True)
+    plain = beam_search_ids(sharp, PROMPTS, LENGTHS, 9, beam_width=3,
+                            length_penalty=0.6, jit_compile=False)
+    tensor = beam_search_ids(sharp, PROMPTS, LENGTHS, 9,
+                             beam_width=tf.constant(3),
+                             length_penalty=tf.constant(0.6))
+    for other in (plain, tensor):
+        np.testing.assert_array_equal(other.sequences.numpy(),
+                                      jitted.sequences.numpy())
+        np.testing.assert_allclose(other.scores.numpy(),
+                                   jitted.scores.numpy(), atol=1e-4)
+    with pytest.raises(KerasLMError, match="tensor beam width"):
+        beam_search_ids(sharp, PROMPTS, LENGTHS, 9, tf.constant(3),
+                        jit_compile=True)
+
+
+def test_a_traced_signature_takes_the_beam_width_as_an_input(sharp):
+    """As a SavedModel signature would: unknown shapes, width a tensor."""
+    @tf.function(input_signature=[
+        tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32),
+        tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32)])
+    def generate(prompt_ids, prompt_lengths, beam_width, temperature):
+        return generate_ids(sharp, prompt_ids, prompt_lengths, 6,
+                            temperature, beam_width=beam_width,
+                            length_penalty=0.6)
+
+    beam = beam_search_ids(sharp, PROMPTS, LENGTHS, 6, beam_width=3,
+                           length_penalty=0.6).sequences.numpy()[:, 0]
+    np.testing.assert_array_equal(
+        generate(PROMPTS, LENGTHS, tf.constant(3), tf.constant(1.0)), beam)
+    greedy = generate_ids(sharp, PROMPTS, LENGTHS, 6, temperature=0.0)
+    np.testing.assert_array_equal(
+        generate(PROMPTS, LENGTHS, tf.constant(1), tf.constant(0.0)), greedy)
+
+
+def test_generate_text_with_beam_search(model):
+    tokenizer = CharTokenizer(list("abcdefghijklmnopqrstuvwxyz ."))
+    beam = generate_text(model, tokenizer, ["to", "b"], 8, beam_width=3)
+    assert all(text.startswith(p) for text, p in zip(beam, ["to", "b"]))
+    assert beam == generate_text(model, tokenizer, ["to", "b"], 8,
+                                 beam_width=3, seed=5, temperature=2.0)
+    with pytest.raises(KerasLMError, match="beam_width"):
+        generate_text(model, tokenizer, "hi", 5, beam_width=0)

@@ -49,7 +49,7 @@ def hf_model(hf_dir):
 @pytest.fixture(scope="module")
 def run_dir(hf_dir, tmp_path_factory):
     """The checkpoint imported by `keras-lm import-gpt2 HF_DIR --out RUN`."""
-    from keras_lm import cli_import
+    from keras_lm.cli import import_gpt2 as cli_import
 
     parser = argparse.ArgumentParser()
     cli_import.add_parser(parser.add_subparsers(dest="command"))
@@ -119,14 +119,15 @@ loaded = tf.saved_model.load({path!r})
 out = loaded.signatures["generate"](
     prompt=tf.constant({prompts!r}), max_new_tokens=tf.constant(12),
     temperature=tf.constant(0.0), top_k=tf.constant(0),
-    top_p=tf.constant(1.0), seed=tf.constant(0))
+    top_p=tf.constant(1.0), seed=tf.constant(0),
+    beam_width=tf.constant(1), length_penalty=tf.constant(0.0))
 print(json.dumps([t.decode("utf-8") for t in out["text"].numpy()]))
 """
 
 
 @pytest.fixture(scope="module")
 def saved_model(run_dir, tmp_path_factory):
-    from keras_lm.serving import export_run
+    from keras_lm.runs import export_run
 
     return export_run(run_dir, str(tmp_path_factory.mktemp("sm") / "gpt2"))
 

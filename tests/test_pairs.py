@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_lm.data.pairs import (TFDS_PAIR_FEATURES, PairSource, _date_formats,
-                                 date_pairs, encode_pairs, load_pairs,
-                                 pairs_dataset, parse_anki_lines, split_pairs,
-                                 target_specials)
+from keras_lm.data.date_pairs import date_formats, date_pairs
+from keras_lm.data.pair_dataset import encode_pairs, pairs_dataset
+from keras_lm.data.pair_readers import (TFDS_PAIR_FEATURES, PairSource,
+                                        load_pairs, parse_anki_lines)
+from keras_lm.data.pair_splits import split_pairs
 from keras_lm.errors import KerasLMError
-from keras_lm.tokenizers import CharTokenizer
+from keras_lm.tokenizers import CharTokenizer, target_specials
 
 SPA_ENG_ZIP = Path(__file__).parents[2] / "shared/data/spa-eng/spa-eng.zip"
 
@@ -166,7 +167,7 @@ def test_date_task_is_deterministic_and_correct():
     assert load_pairs(None, num_date_pairs=50).pairs == date_pairs(50, seed=0)
     assert date_pairs(50, seed=0) == date_pairs(50, seed=0)
     assert date_pairs(50, seed=0) != date_pairs(50, seed=1)
-    forms = _date_formats(datetime.date(2021, 3, 3))
+    forms = date_formats(datetime.date(2021, 3, 3))
     for expected in ("3rd of March 2021", "March 3, 2021", "03/03/2021",
                      "Wednesday 3 March 2021"):
         assert expected in forms
@@ -179,7 +180,7 @@ def test_date_task_is_deterministic_and_correct():
         if named:
             assert named == [weekdays[day.weekday()]]
     # day first in numeric forms
-    assert "04/03/2021" in _date_formats(datetime.date(2021, 3, 4))
+    assert "04/03/2021" in date_formats(datetime.date(2021, 3, 4))
 
 
 def test_split_is_deterministic_and_never_leaks():

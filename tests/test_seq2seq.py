@@ -6,19 +6,21 @@ import tensorflow as tf
 
 import keras
 
-from keras_lm.data.pairs import (date_pairs, encode_pairs, pairs_dataset,
-                                 split_pairs, target_specials)
+from keras_lm.data.date_pairs import date_pairs
+from keras_lm.data.pair_dataset import encode_pairs, pairs_dataset
+from keras_lm.data.pair_splits import split_pairs
 from keras_lm.errors import KerasLMError
 from keras_lm.evaluation.attention_plot import plot_attention
-from keras_lm.evaluation.translation_metrics import (MaskedTokenAccuracy,
-                                                     corpus_bleu, exact_match,
-                                                     masked_token_accuracy,
+from keras_lm.evaluation.translation_metrics import (corpus_bleu, exact_match,
                                                      rouge_scores,
                                                      translation_metrics)
-from keras_lm.generation.beam_search import beam_search, greedy_decode
-from keras_lm.models.seq2seq import Seq2Seq, compile_seq2seq
-from keras_lm.tokenizers import CharTokenizer
-from keras_lm.translation import Translator, translate
+from keras_lm.generation import (beam_search, best_sequences, greedy_decode,
+                                 sample_sequences)
+from keras_lm.models.seq2seq import Seq2Seq
+from keras_lm.tokenizers import CharTokenizer, target_specials
+from keras_lm.training.metrics import (MaskedTokenAccuracy, compile_seq2seq,
+                                       masked_token_accuracy)
+from keras_lm.generation.translation import Translator
 
 SOURCE_VOCAB, TARGET_VOCAB = 13, 11
 
@@ -52,8 +54,9 @@ def test_shapes(attention, bidirectional):
     logits = model(random_batch())
     assert tuple(logits.shape) == (3, 5, TARGET_VOCAB)
     assert logits.dtype == "float32"
-    memory, (h, c) = model.encode(random_batch()[0])
+    memory, (h, c) = model.start_decoding(random_batch()[0], 3, 5)
     assert tuple(h.shape) == tuple(c.shape) == (3, 16)
+    assert all(t.shape[0] == 3 for t in memory)  # batch-major, for beams
     assert memory[0].shape[-1] == (32 if bidirectional else 16)
 
 
@@ -87,10 +90,10 @@ def test_step_decoding_matches_teacher_forcing():
     source, decoder_input = random_batch()
     decoder_input[1, 3:] = 1  # no padding: compare every position
     logits = model((source, decoder_input)).numpy()
-    memory, state = model.encode(source)
+    memory, state = model.start_decoding(source, 3, 5)
     for t in range(decoder_input.shape[1]):
-        step_logits, state, _ = model.decode_step(decoder_input[:, t], state,
-                                                  memory)
+        step_logits, state = model.decode_step(decoder_input[:, t], state, t,
+                                               memory)
         np.testing.assert_allclose(step_logits.numpy(), logits[:, t],
                                    atol=1e-5)
 
@@ -169,8 +172,8 @@ def test_greedy_decoding_beats_chance_on_dates(date_model):
     assert accuracy > 5 * chance
     translator = as_translator(model, date_model["source_tokenizer"],
                                date_model["target_tokenizer"], 40, 10)
-    texts = translate(translator, [s for s, _ in date_model["splits"].test],
-                      beam_width=1)
+    texts = translator.translate([s for s, _ in date_model["splits"].test],
+                                 beam_width=1)
     references = [t for _, t in date_model["splits"].test]
     assert exact_match(texts, references) > 0.2
     assert np.all(result.log_probs.numpy() <= 0.0)
@@ -216,6 +219,41 @@ def test_beam_search_compiles_with_xla():
     compiled = tf.function(
         lambda ids: beam_search(model, ids, 2, 6).sequences, jit_compile=True)
     assert compiled(tf.constant(source)).shape == (3, 2, 6)
+
+
+def test_sampling_at_temperature_zero_equals_greedy(date_model):
+    model, source = date_model["model"], date_model["test"].source_ids[:16]
+    greedy = greedy_decode(model, source, 11).sequences.numpy()
+    np.testing.assert_array_equal(
+        sample_sequences(model, source, 11, temperature=0.0).numpy(), greedy)
+    np.testing.assert_array_equal(
+        sample_sequences(model, source, 11, temperature=1.0, top_k=1,
+                         seed=4).numpy(), greedy)
+    np.testing.assert_array_equal(
+        best_sequences(model, source, 1, 11).numpy(), greedy)
+
+
+def test_sampling_is_reproducible_and_well_formed():
+    model = tiny("dot", bidirectional=True)
+    source = np.tile(random_batch()[0], (4, 1))  # 12 rows
+
+    def sample(seed, **knobs):
+        return sample_sequences(model, source, 8, temperature=1.5, seed=seed,
+                                **knobs).numpy()
+
+    first = sample(1)
+    np.testing.assert_array_equal(sample(1), first)
+    assert not np.array_equal(sample(2), first)
+    assert not np.array_equal(sample(1, top_p=0.5), first)
+    end = model.end_id
+    for row in np.concatenate([first, sample(2), sample(3, top_k=3)]):
+        ended = np.flatnonzero(row == end)
+        produced = row[:ended[0]] if len(ended) else row
+        assert produced.all() and model.start_id not in produced
+        if len(ended):
+            assert not row[ended[0] + 1:].any()  # padding after END
+    with pytest.raises(KerasLMError, match="temperature"):
+        sample_sequences(model, source, 8, temperature=-1.0)
 
 
 def test_bad_beam_width_is_an_error():
@@ -309,5 +347,5 @@ def test_subword_tokenizer_plugs_in():
     model.fit(pairs_dataset(encoded, 32), epochs=1, verbose=0)
     translator = as_translator(model, source_tokenizer, target_tokenizer,
                                24, 10)
-    texts = translate(translator, [s for s, _ in pairs[:3]], beam_width=2)
+    texts = translator.translate([s for s, _ in pairs[:3]], beam_width=2)
     assert len(texts) == 3 and all(isinstance(t, str) for t in texts)

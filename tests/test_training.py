@@ -16,9 +16,10 @@ import pytest
 from conftest import TINY_GRU_FLAGS, run_cli
 from keras_lm.models import TransformerLM
 from keras_lm.presets import PRESETS, get_preset
-from keras_lm.runs import RunDirectory, build_model, load_run
+from keras_lm.registry import family
+from keras_lm.runs import RunDirectory, finetune, load_run
 from keras_lm.training import TrainingConfig, train
-from keras_lm.training.trainer import finetune, make_optimizer
+from keras_lm.training.optimizers import make_optimizer
 
 
 def test_loss_goes_down_and_the_run_directory_is_complete(trained_run):
@@ -116,8 +117,6 @@ def test_a_relative_data_path_is_recorded_absolute(tmp_path, corpus_file,
     """So `evaluate` (which rereads the run's data) works from anywhere."""
     import shutil
 
-    from keras_lm.evaluation.language_model import evaluate_run
-
     shutil.copy(corpus_file, tmp_path / "text.txt")
     monkeypatch.chdir(tmp_path)
     train("gru", "run", data="text.txt", verbose=0,
@@ -129,7 +128,7 @@ def test_a_relative_data_path_is_recorded_absolute(tmp_path, corpus_file,
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    assert evaluate_run("../run", max_batches=1)["tokens"] > 0
+    assert RunDirectory("../run").load().evaluate(max_batches=1)["tokens"] > 0
 
 
 def weights_of(path):
@@ -231,8 +230,6 @@ def test_with_ema_validation_and_checkpoints_see_the_averaged_weights(
         tmp_path, corpus_file):
     """`fit` ends with the average in the model; the checkpoints hold that
     same average (not the raw weights), and so val_loss measured it."""
-    from keras_lm.evaluation.language_model import evaluate_run
-
     run_dir = str(tmp_path / "ema")
     history = train("gru", run_dir, data=corpus_file, **EMA_RUN)
     last, _, _ = load_run(run_dir, which="last")
@@ -240,7 +237,7 @@ def test_with_ema_validation_and_checkpoints_see_the_averaged_weights(
                                 last.get_weights()):
         np.testing.assert_allclose(actual, expected, atol=1e-7)
     # The best checkpoint scores what validation said it would.
-    assert evaluate_run(run_dir, max_batches=2)["loss"] == pytest.approx(
+    assert RunDirectory(run_dir).load().evaluate(max_batches=2)["loss"] == pytest.approx(
         min(history.history["val_loss"]), abs=1e-5)
 
 
@@ -272,8 +269,8 @@ def test_with_ema_a_resumed_run_matches_an_uninterrupted_one(
 def test_every_preset_is_a_valid_recipe(name):
     preset = get_preset(name, PRESETS[name]["family"])
     TrainingConfig(**preset["training"]).check()
-    model = build_model({"family": preset["family"],
-                         "config": {**preset["model"], "vocab_size": 65}})
+    model = family(preset["family"]).model_class.from_config(
+        {**preset["model"], "vocab_size": 65})
     assert isinstance(model, keras.Model)
 
 
@@ -281,7 +278,7 @@ def test_epochs_are_whole_executions(tmp_path, corpus_file):
     """Keras runs whole executions: 10 steps at 4 per execution would train
     12 an epoch, so it is refused; one pass is rounded down instead."""
     from keras_lm.errors import KerasLMError
-    from keras_lm.training.trainer import epoch_steps
+    from keras_lm.training.config import epoch_steps
 
     with pytest.raises(KerasLMError, match="not a multiple"):
         train("gru", str(tmp_path / "run"), data=corpus_file, verbose=0,

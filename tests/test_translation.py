@@ -15,19 +15,18 @@ import pytest
 
 from conftest import SHARED_DATA, run_cli, run_without_keras_lm
 from keras_lm.cli import main
-from keras_lm.cli_seq2seq import is_seq2seq_run
 from keras_lm.errors import KerasLMError
-from keras_lm.translation import (export_translator, load_translator,
-                                  train_seq2seq, translate)
+from keras_lm.runs import RunDirectory, train
 
 SPA_ENG_ZIP = SHARED_DATA / "spa-eng" / "spa-eng.zip"
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 # The embedded date task, small and fast: character tokens on both sides.
-DATE_SETTINGS = dict(tokenizer="char", max_source_length=40,
-                     max_target_length=10, embedding_dim=32, units=64,
-                     batch_size=64, epochs=3, steps_per_epoch=40,
-                     learning_rate=1e-2, max_examples=4000)
+DATE_SETTINGS = dict(
+    tokenizer="char", max_source_length=40, max_target_length=10,
+    max_examples=4000, model_config=dict(embedding_dim=32, units=64),
+    training=dict(batch_size=64, epochs=3, steps_per_epoch=40,
+                  learning_rate=1e-2))
 DATE_FLAGS = ["--tokenizer", "char", "--max-source-length", "40",
               "--max-target-length", "10", "--embedding-dim", "32",
               "--units", "64", "--batch-size", "64", "--epochs", "3",
@@ -61,8 +60,8 @@ def date_run(tmp_path_factory):
     epochs, then `keras-lm train seq2seq` with the same settings resumes."""
     run_dir = str(tmp_path_factory.mktemp("s2s") / "dates")
     with pytest.raises(KeyboardInterrupt):
-        train_seq2seq(run_dir, verbose=0, callbacks=[InterruptAtEpoch(2)],
-                      **DATE_SETTINGS)
+        train("seq2seq", run_dir, verbose=0,
+              callbacks=[InterruptAtEpoch(2)], **DATE_SETTINGS)
     interrupted = history_epochs(run_dir)
     assert main(["train", "seq2seq", "--out", run_dir, *DATE_FLAGS]) == 0
     return {"run_dir": run_dir, "interrupted": interrupted}
@@ -70,7 +69,7 @@ def date_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def translator(date_run):
-    return load_translator(date_run["run_dir"])
+    return RunDirectory(date_run["run_dir"]).load().translator()
 
 
 def fails_with(capsys, argv, message):
@@ -99,12 +98,13 @@ def test_training_resumes_and_writes_a_complete_run_directory(date_run):
         assert os.path.isfile(os.path.join(run_dir, path)), path
     assert os.listdir(os.path.join(run_dir, "logs"))
     assert not os.path.exists(os.path.join(run_dir, "backup"))
-    assert is_seq2seq_run(run_dir) and not is_seq2seq_run(
-        os.path.dirname(run_dir))
+    assert RunDirectory(run_dir).family() == "seq2seq"
+    assert RunDirectory(os.path.dirname(run_dir)).family() is None
     # The same command again: nothing to do; other settings: refused.
-    assert train_seq2seq(run_dir, verbose=0, **DATE_SETTINGS).history is None
+    assert train("seq2seq", run_dir, verbose=0, **DATE_SETTINGS) is None
     with pytest.raises(KerasLMError, match="different model config"):
-        train_seq2seq(run_dir, verbose=0, **{**DATE_SETTINGS, "units": 32})
+        train("seq2seq", run_dir, verbose=0, **{
+            **DATE_SETTINGS, "model_config": {"units": 32}})
 
 
 def test_evaluate_reports_bleu_and_exact_match_well_above_chance(
@@ -133,9 +133,9 @@ def test_translate_with_beam_search_and_plot(date_run, translator, capsys,
     assert plot.stat().st_size > 1000
 
     with pytest.raises(KerasLMError, match="beam width"):
-        translate(translator, SOURCES, beam_width=0)
+        translator.translate(SOURCES, beam_width=0)
     with pytest.raises(KerasLMError, match="max_source_length of 40"):
-        translate(translator, ["March 3, 2021 " * 5])
+        translator.translate(["March 3, 2021 " * 5])
 
 
 STANDALONE = """
@@ -172,7 +172,7 @@ def test_export_translates_without_keras_lm_and_in_saved_model_cli(
     assert main(["export", date_run["run_dir"], "--out", path]) == 0
     assert capsys.readouterr().out.strip() == f"exported {path}"
     long_text = "Wednesday 3 March 2021 " * 3  # over 40 tokens: truncated
-    expected = translate(translator, SOURCES + [long_text[:40]], beam_width=4)
+    expected = translator.translate(SOURCES + [long_text[:40]], beam_width=4)
     out = run_standalone(path, SOURCES + [long_text], tmp_path)
     assert out["translations"] == expected
     assert out["empty"] is True
@@ -196,19 +196,20 @@ def test_export_translates_without_keras_lm_and_in_saved_model_cli(
 @pytest.mark.skipif(not SPA_ENG_ZIP.is_file(), reason="no spa-eng.zip")
 def test_spa_eng_trains_from_the_real_file_and_exports_subwords(tmp_path):
     run_dir = str(tmp_path / "spa_eng")
-    result = train_seq2seq(
-        run_dir, str(SPA_ENG_ZIP), reverse=True, tokenizer="subword",
-        source_vocab_size=600, target_vocab_size=600, max_examples=3000,
-        max_source_length=8, max_target_length=8, embedding_dim=16,
-        units=32, batch_size=32, epochs=1, steps_per_epoch=5, verbose=0)
-    assert np.isfinite(result.history.history["loss"][0])
-    stats = result.stats
+    history = train(
+        "seq2seq", run_dir, data=str(SPA_ENG_ZIP), reverse=True,
+        tokenizer="subword", vocab_size=600, max_examples=3000,
+        max_source_length=8, max_target_length=8,
+        model_config=dict(embedding_dim=16, units=32),
+        training=dict(batch_size=32, epochs=1, steps_per_epoch=5), verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    stats = RunDirectory(run_dir).read_config()["data_stats"]
     assert stats["source"] == "spa-eng.zip" and stats["loaded"] == 3000
     assert stats["train_filtered"] > 0  # long sentences over 8 tokens
 
     # The default subword tokenizers work inside the exported graph too.
-    path = export_translator(run_dir, str(tmp_path / "sm" / "spa_eng"),
-                             beam_width=2)
+    path = RunDirectory(run_dir).load().export(
+        str(tmp_path / "sm" / "spa_eng"), beam_width=2)
     out = run_standalone(path, ["Hola.", "¿Dónde está el gato?"], tmp_path,
                          extra_import="import tensorflow_text")
     assert len(out["translations"]) == 2
@@ -248,7 +249,7 @@ def test_bad_inputs_give_one_line(date_run, capsys, tmp_path):
                     ["finetune", run_dir, "--data", str(no_tabs), "--out",
                      str(tmp_path / "c")],
                     ["train", "gru", "--data", str(no_tabs), "--out", run_dir]):
-        fails_with(capsys, command, "this is a seq2seq run")
+        fails_with(capsys, command, "seq2seq run")
     fails_with(capsys, ["export", run_dir, "--temperature", "0.5", "--out",
                         str(tmp_path / "e")], "--temperature does not apply")
     assert not os.path.exists(tmp_path / "a")

@@ -1,16 +1,17 @@
 """TPU readiness, checked on the CPU: for every model family the train step
-and the decoding loop compile with XLA (`jit_compile=True`) on static shapes,
-and mixed precision policies keep the logits in float32."""
+and the decoding loops (sampling and beam search) compile with XLA
+(`jit_compile=True`) on static shapes, and mixed precision policies keep
+the logits in float32."""
 
 import numpy as np
 import pytest
 
 import keras
-from keras_lm.generation import generate_ids
-from keras_lm.generation.beam_search import beam_search, greedy_decode
+from keras_lm.generation import (beam_search, generate_ids, greedy_decode,
+                                 sample_sequences)
 from keras_lm.models import (GRUGenerator, LSTMLanguageModel, Seq2Seq,
                              TransformerLM)
-from keras_lm.models.seq2seq import compile_seq2seq
+from keras_lm.training.metrics import compile_seq2seq
 from keras_lm.training.trainer import TrainingConfig, compile_model
 
 VOCAB, BATCH, TIME = 40, 4, 16
@@ -62,6 +63,9 @@ def test_language_model_train_step_and_sampling_compile_with_xla(family,
     new = generate_ids(model, x[:, :5], [5] * BATCH, 8, temperature=1.0,
                        top_k=5, seed=1)
     assert new.shape == (BATCH, 8)
+    # beam search reorders the (mixed-precision) state with XLA too
+    best = generate_ids(model, x[:, :5], [5] * BATCH, 8, beam_width=3)
+    assert best.shape == (BATCH, 8)
 
 
 @pytest.mark.slow
@@ -81,5 +85,6 @@ def test_seq2seq_train_step_and_decoding_compile_with_xla(policy):
     greedy = greedy_decode(model, source, max_length=6, jit_compile=True)
     beams = beam_search(model, source, beam_width=3, max_length=6,
                         jit_compile=True)
-    assert greedy.sequences.shape == (BATCH, 6)
+    sampled = sample_sequences(model, source, 6, temperature=0.8, top_p=0.9)
+    assert greedy.sequences.shape == sampled.shape == (BATCH, 6)
     assert beams.sequences.shape[:2] == (BATCH, 3)

@@ -228,7 +228,7 @@ def load_gpt2(checkpoint_dir):
 
 def _finetuning_recipe(model_config):
     """A fine-tuning recipe for `keras-lm finetune` (flags override it)."""
-    from keras_lm.training.trainer import TrainingConfig
+    from keras_lm.training.config import TrainingConfig
 
     return TrainingConfig(
         seq_len=min(256, model_config["max_sequence_length"]), batch_size=8,
@@ -269,13 +269,14 @@ def import_gpt2(checkpoint_dir, run_dir, overwrite=False):
 
 def _write_run(checkpoint_dir, run_dir):
     from keras_lm import runs
-    from keras_lm.training.trainer import new_run_config
+    from keras_lm.io_utils import save_keras_model
 
     model, tokenizer, model_config = load_gpt2(checkpoint_dir)
-    config = new_run_config(
-        "transformer", data=None, model_config=model_config,
-        training=_finetuning_recipe(model_config),
-        tokenizer_kind=tokenizer.kind, vocab_size=None)
+    config = runs.new_run_config(
+        "transformer", model_config,
+        {"data": {"source": None},
+         "tokenizer": {"kind": tokenizer.kind, "vocab_size": None}},
+        _finetuning_recipe(model_config))
     config["imported_from"] = {"format": "huggingface-gpt2",
                                "path": os.path.abspath(checkpoint_dir)}
     config["finished"] = True
@@ -285,5 +286,5 @@ def _write_run(checkpoint_dir, run_dir):
     best = os.path.join(run.checkpoints, "best.weights.h5")
     model.save_weights(best)
     _link_or_copy(best, os.path.join(run.checkpoints, "last.weights.h5"))
-    runs.save_keras_model(model, run.model_path)
+    save_keras_model(model, run.model_path)
     run.write_config(config)

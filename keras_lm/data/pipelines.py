@@ -53,8 +53,8 @@ class Layout:
             need = self.batch_size * (self.seq_len + 1)
             raise KerasLMError(
                 f"the {what} is too short for one batch: {self.num_tokens} "
-                f"tokens, need at least {need}; lower --batch-size or "
-                "--seq-len, or use more text")
+                f"tokens, need at least {need}; lower batch_size or "
+                "seq_len, or use more text")
         return self
 
 

@@ -77,3 +77,20 @@ def plot_attention(weights, source_tokens, target_tokens, path, title=None):
     finally:
         plt.close(figure)
     return path
+
+
+def plot_translation_attention(translator, text, path, beam_width=4,
+                               length_penalty=0.6, max_length=None):
+    """Translates `text` with a `Translator` and writes its attention
+    heatmap to `path`, labelled with the source and generated tokens.
+    Returns the translation."""
+    if translator.model.attention == "none":
+        raise KerasLMError("this model has no attention (attention='none'); "
+                           "train with attention 'additive' or 'dot' to "
+                           "plot it")
+    translation, weights, source_labels, target_labels = \
+        translator.translate_with_attention(text, beam_width, length_penalty,
+                                            max_length)
+    title = f"{text[:40]} -> {translation[:40]}".replace("$", r"\$")
+    plot_attention(weights, source_labels, target_labels, path, title=title)
+    return translation

@@ -7,21 +7,29 @@ reports perplexity per word and bits per character, which are.
 
 import math
 
-import keras
-
-from keras_lm import runs
-from keras_lm.data import language_model_dataset, load_text_corpus
+from keras_lm.data import language_model_dataset
 from keras_lm.errors import check_int
-from keras_lm.training.trainer import TrainingConfig, encode_corpus
 
 
 def _count_words(text):
     return max(len(text.split()), 1)
 
 
-def evaluate_run(run_dir, data=None, data_dir=None, max_batches=None,
-                 verbose=0):
-    """Evaluates a run directory's best checkpoint on validation text.
+def _evaluation_model(task, training):
+    """The task's model, or for a stateful RNN its stateful twin (same
+    weights) at the training batch size, whose state carries across the
+    validation windows as it did in training."""
+    if not training.stateful:
+        return task.require_model()
+    model = task.build_model(stateful=True)
+    model(task.example_inputs(training.batch_size))
+    model.set_weights(task.require_model().get_weights())
+    return model
+
+
+def evaluate_language_model(task, data=None, data_dir=None, max_batches=None,
+                            verbose=0):
+    """Evaluates a causal-LM task's model on validation text.
 
     The validation text is that of `data`, or of the run's own data source
     when `data` is None. Text is laid out as in training (streams for a
@@ -33,29 +41,23 @@ def evaluate_run(run_dir, data=None, data_dir=None, max_batches=None,
 
     Example:
 
-    >>> evaluate_run("runs/gru")["bits_per_character"]   # doctest: +SKIP
+    >>> task = RunDirectory("runs/gru").load()              # doctest: +SKIP
+    >>> task.evaluate()["bits_per_character"]               # doctest: +SKIP
     2.31
     """
     if max_batches is not None:
-        check_int("--max-batches", max_batches, 1)
-    run = runs.RunDirectory(run_dir).require()
-    config = run.read_config()
-    training = TrainingConfig(**config["training"])
-    model, tokenizer, _ = runs.load_run(
-        run_dir, stateful=training.stateful,
-        batch_size=training.batch_size if training.stateful else 1)
-    corpus = load_text_corpus(data or config["data"]["source"],
-                              training.validation_fraction, data_dir)
-    text = corpus.validation
-    ids = encode_corpus(tokenizer, text)
+        check_int("max_batches", max_batches, 1)
+    training = task.training()
+    text = task.corpus(data_dir, source=data).validation
+    ids = task.encode(text)
     dataset, layout = language_model_dataset(
         ids, training.seq_len, training.batch_size,
         stateful=training.stateful, shuffle=False, what="validation text")
     batches = layout.batches_per_pass
     if max_batches:
         batches = min(batches, max_batches)
-    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True), jit_compile=True)
+    model = _evaluation_model(task, training)
+    model.compile(loss=task.loss(), jit_compile=True)
     if training.stateful:
         model.reset_rnn_states()
     loss = float(model.evaluate(dataset.take(batches), verbose=verbose))
@@ -72,5 +74,5 @@ def evaluate_run(run_dir, data=None, data_dir=None, max_batches=None,
         "bits_per_character": nats / (characters * math.log(2.0)),
         "tokens": tokens,
         "characters": int(characters),
-        "unknown_tokens": int((ids == tokenizer.unk_id).sum()),
+        "unknown_tokens": int((ids == task.tokenizer.unk_id).sum()),
     }

@@ -1,4 +1,4 @@
-"""Metrics for generated sequences: BLEU, ROUGE, exact match, token accuracy.
+"""Metrics for generated sequences: BLEU, ROUGE and exact match.
 
 The corpus-level scores compare detokenized strings, so they mean the same
 for any tokenizer: BLEU is sacrebleu's corpus BLEU (0-100, its standard
@@ -6,10 +6,11 @@ for any tokenizer: BLEU is sacrebleu's corpus BLEU (0-100, its standard
 over sentences. rouge-score's default tokenizer lowercases and keeps only
 ASCII letters and digits, so it suits English targets (summaries, Spanish ->
 English) better than accented ones.
-"""
 
-import keras
-from keras import ops
+The per-token metric a sequence-to-sequence model trains with
+(`MaskedTokenAccuracy`) is in `keras_lm.training.metrics`: a saved model's
+compile config names it, and models and training come before evaluation.
+"""
 
 from keras_lm.errors import KerasLMError
 
@@ -70,53 +71,3 @@ def translation_metrics(hypotheses, references):
                "exact_match": exact_match(hypotheses, references)}
     metrics.update(rouge_scores(hypotheses, references))
     return metrics
-
-
-def masked_token_accuracy(y_true, y_pred, pad_id=0):
-    """Accuracy of argmax(`y_pred`) over the positions where `y_true` is not
-    padding, for one batch (as a Keras metric use `MaskedTokenAccuracy`).
-
-    `y_true` int `(batch, T)`, `y_pred` logits `(batch, T, vocab)`.
-    """
-    hits, tokens = _hits_and_tokens(y_true, y_pred, pad_id)
-    return hits / ops.maximum(tokens, 1.0)
-
-
-def _hits_and_tokens(y_true, y_pred, pad_id):
-    """How many non-padding positions argmax(`y_pred`) gets right, and how
-    many non-padding positions there are (float32 scalars)."""
-    y_true = ops.cast(y_true, "int32")
-    predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
-    mask = ops.cast(ops.not_equal(y_true, pad_id), "float32")
-    hits = ops.cast(ops.equal(predicted, y_true), "float32") * mask
-    return ops.sum(hits), ops.sum(mask)
-
-
-@keras.saving.register_keras_serializable(package="keras_lm")
-class MaskedTokenAccuracy(keras.metrics.Metric):
-    """Running `masked_token_accuracy` over batches (counts hits and real
-    tokens, so long and short batches weigh by their tokens)."""
-
-    def __init__(self, pad_id=0, name="masked_accuracy", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.pad_id = pad_id
-        self.hits = self.add_variable(shape=(), initializer="zeros",
-                                      name="hits")
-        self.tokens = self.add_variable(shape=(), initializer="zeros",
-                                        name="tokens")
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        del sample_weight  # padding is the only weighting
-        hits, tokens = _hits_and_tokens(y_true, y_pred, self.pad_id)
-        self.hits.assign_add(hits)
-        self.tokens.assign_add(tokens)
-
-    def result(self):
-        return self.hits / ops.maximum(self.tokens, 1.0)
-
-    def reset_state(self):
-        self.hits.assign(0.0)
-        self.tokens.assign(0.0)
-
-    def get_config(self):
-        return {**super().get_config(), "pad_id": self.pad_id}

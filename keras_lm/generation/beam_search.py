@@ -1,189 +1,161 @@
-"""In-graph greedy and beam-search decoding for `keras_lm.models.Seq2Seq`.
+"""Beam search over the decoder protocol, for every decodable model.
 
-Both run as one `tf.while_loop` that XLA compiles (`jit_compile=True`): the
-encoder runs once, then the decoder advances one token per step with its
-LSTM state `[h, c]` carried as tensors (`Seq2Seq.decode_step`). Shapes are
-fixed by `max_length` (and `beam_width`), which are Python ints; the length
-penalty is a tensor, so changing it does not recompile. The loop stops early
-once every row has produced END.
+One `tf.while_loop` advances `beam_width` hypotheses per row, feeding one
+token per hypothesis per step to `model.decode_step`; the state and context
+of `model.start_decoding` are repeated `beam_width` times (row `b * k + i`
+is beam `i` of row `b`) and reordered after every step with one gather per
+tensor, which the protocol's batch-major layout makes possible.
 
-Outputs are right-padded with 0 after END; END itself is kept, so a row
-without END hit `max_length`. `TargetSpecials.decode` (keras_lm.data.pairs)
-turns a row into text. Padding (0) and START are never generated.
+- Prompts: while a row is still inside its prompt, every beam takes the
+  prompt token at no cost. Only beam 0 is alive at the start (the others
+  have log-probability -1e9), so the beams do not begin as copies.
+- After the prompt, the `k * vocab` extensions of the `k` beams compete and
+  the best `k` survive. The model's `decoding_banned_ids` are never
+  produced.
+- A beam that produced the stop id (`end_id`, by default the model's
+  `decoding_end_id`) is finished: it continues with padding (0) at no cost
+  and keeps its score, competing with the live ones until the end. The loop
+  stops early once every beam of every row has finished.
+- Length penalty (Wu et al. 2016, GNMT): a hypothesis of `n` new tokens
+  (stop id included) with log-probability `lp` scores
+  `lp / ((5 + n) / 6) ** alpha`; `alpha = 0` ranks by log-probability alone,
+  larger `alpha` favours longer outputs. At the end the beams are re-sorted
+  by score, best first.
 
-Length penalty (Wu et al. 2016, GNMT): a hypothesis of `n` tokens (END
-included) with log-probability `lp` scores `lp / ((5 + n) / 6) ** alpha`;
-`alpha = 0` ranks by log-probability alone, larger `alpha` favours longer
-outputs. Beams are ranked by that score at every step, and a finished
-hypothesis keeps its score, competing with the live ones until the end.
+With a Python-int beam width every shape is static and the loop compiles
+with XLA (one program per width); a scalar-tensor width runs the same loop
+without XLA, so a SavedModel signature can take the width as an input.
+
+A `Seq2Seq` decodes from the prompt `[START]` with `inputs=source_ids`
+(`beam_search`, `best_sequences`); its outputs are right-padded with 0
+after END, END itself kept, so a row without END hit `max_length`.
+`TargetSpecials.decode` (keras_lm.tokenizers) turns a row into text.
 """
 
 import collections
-import weakref
 
-import numpy as np
 import tensorflow as tf
 
-from keras_lm.errors import check_int, check_real
-from keras_lm.generation.sampling import sample_next_token
-
-_MASKED = -1e9
-
-GreedyResult = collections.namedtuple(
-    "GreedyResult", ["sequences", "log_probs", "attention"])
-GreedyResult.__doc__ = """Greedy decoding output.
-
-sequences: int32 (batch, max_length); log_probs: float32 (batch,), the sum of
-the chosen tokens' log-probabilities (END included); attention: float32
-(batch, max_length, source_length), zero after END, or None when not asked.
-"""
+from keras_lm.errors import KerasLMError, check_int, check_real
+from keras_lm.generation.protocol import (MASKED, compiled_for, end_id_tensor,
+                                          input_tensors, keep_shapes,
+                                          mask_banned, new_tokens,
+                                          prompt_buffer, repeat_rows,
+                                          start_prompts, static_or_dynamic,
+                                          stateless_weights, weight_tensors)
 
 BeamSearchResult = collections.namedtuple(
     "BeamSearchResult", ["sequences", "log_probs", "scores"])
 BeamSearchResult.__doc__ = """Beam-search output, best hypothesis first.
 
-sequences: int32 (batch, beam_width, max_length); log_probs: float32
+sequences: int32 (batch, beam_width, new tokens); log_probs: float32
 (batch, beam_width), each hypothesis's total log-probability; scores: the
 length-penalised log-probabilities the beams are ranked by.
 """
-
-_compiled = weakref.WeakKeyDictionary()
 
 
 def check_decoding(beam_width, max_length, length_penalty=0.0):
     """One-line errors for a beam width or max length (None: a default is
     used) that is not an integer >= 1 (within int32), or a length penalty
-    that is not a finite number."""
-    check_int("beam width", beam_width, 1)
-    if max_length is not None:
+    that is not a finite number. Tensors are left to the graph."""
+    if not tf.is_tensor(beam_width):
+        check_int("beam width", beam_width, 1)
+    if max_length is not None and not tf.is_tensor(max_length):
         check_int("max length", max_length, 1)
-    check_real("length penalty", length_penalty)
+    if not tf.is_tensor(length_penalty):
+        check_real("length penalty", length_penalty)
 
 
-def _mask_unproducible(logits, start_id):
-    """Padding and START are inputs only; never generate them."""
-    vocab = tf.range(tf.shape(logits)[-1])
-    banned = (vocab == 0) | (vocab == start_id)
-    return tf.where(banned, _MASKED, logits)
-
-
-def _keep_shapes(new, old):
-    """Restores the static shapes that dynamic reshapes lose in a loop."""
-    return tf.nest.map_structure(lambda n, o: tf.ensure_shape(n, o.shape),
-                                 new, old)
-
-
-def _length_penalty(lengths, alpha):
+def _penalty(lengths, alpha):
     return tf.pow((5.0 + tf.cast(lengths, tf.float32)) / 6.0, alpha)
 
 
-def _greedy_loop(model, source_ids, max_length, return_attention):
-    source_ids = tf.convert_to_tensor(source_ids, tf.int32)
-    batch_size = tf.shape(source_ids)[0]
-    source_length = tf.shape(source_ids)[1]
-    memory, state = model.encode(source_ids)
-    positions = tf.range(max_length)
+def beam_loop(model, weights, inputs, buffer, prompt_lengths, ends,
+              beam_width, length_penalty, end_id):
+    """Beam search over the batch-major prompt `buffer` `(batch, length)`,
+    each row up to (not including) its position in `ends` `(batch,)`,
+    reading `weights` (tensors in `model.weights` order) in place of the
+    model's variables (see `keras_lm.generation.loop.sampling_loop`).
 
-    def body(step, last, state, sequences, log_probs, finished, attention):
-        logits, state, weights = model.decode_step(last, state, memory)
-        logits = _mask_unproducible(logits, model.start_id)
-        token = sample_next_token(logits, 0.0, 0, 1.0, tf.stack([0, step]))
-        token_log_prob = tf.gather(tf.nn.log_softmax(logits), token,
-                                   batch_dims=1)
-        token = tf.where(finished, 0, token)
-        log_probs += tf.where(finished, 0.0, token_log_prob)
-        here = tf.cast(positions == step, tf.int32)[None, :]
-        sequences += here * token[:, None]
-        if return_attention:
-            live = tf.cast(~finished, tf.float32)[:, None, None]
-            attention += (tf.cast(here, tf.float32)[:, :, None]
-                          * weights[:, None, :] * live)
-        finished = finished | (token == model.end_id)
-        return _keep_shapes((step + 1, token, state, sequences, log_probs,
-                             finished, attention), loop_vars)
-
-    attention_shape = ([batch_size, max_length, source_length]
-                       if return_attention else [0])
-    loop_vars = (
-        tf.constant(0),
-        tf.fill([batch_size], tf.constant(model.start_id, tf.int32)),
-        state,
-        tf.zeros([batch_size, max_length], tf.int32),
-        tf.zeros([batch_size], tf.float32),
-        tf.zeros([batch_size], tf.bool),
-        tf.zeros(attention_shape, tf.float32),
-    )
-    _, _, _, sequences, log_probs, _, attention = tf.while_loop(
-        lambda step, _l, _s, _q, _p, finished, _a:
-            (step < max_length) & ~tf.reduce_all(finished),
-        body, loop_vars)
-    return sequences, log_probs, attention
+    Returns `(sequences, log_probs, scores)`, best beam first: int32
+    `(batch, beam_width, length)` (the prompts included) and float32
+    `(batch, beam_width)` twice.
+    """
+    with stateless_weights(model, weights):
+        return search(model, inputs, buffer, prompt_lengths, ends,
+                      beam_width, length_penalty, end_id)
 
 
-def _beam_loop(model, source_ids, length_penalty, beam_width, max_length):
-    source_ids = tf.convert_to_tensor(source_ids, tf.int32)
+def search(model, inputs, buffer, prompt_lengths, ends, beam_width,
+           length_penalty, end_id):
+    """`beam_loop` on the model's own variables (for callers that are
+    already inside a compiled function and a `keras.StatelessScope`)."""
+    k = beam_width
     alpha = tf.cast(length_penalty, tf.float32)
-    k, vocab_size = beam_width, model.target_vocab_size
-    batch_size = tf.shape(source_ids)[0]
-    memory, state = model.encode(source_ids)
-    # Row b * k + i of the flattened beams is beam i of batch row b.
-    memory = tf.nest.map_structure(lambda t: tf.repeat(t, k, axis=0), memory)
-    state = [tf.repeat(s, k, axis=0) for s in state]
-    # Only beam 0 is alive at first, so the k beams do not start as copies.
-    initial = tf.constant([[0.0] + [_MASKED] * (k - 1)], tf.float32)
-    positions = tf.range(max_length)
-    pad_only = tf.where(tf.range(vocab_size) == 0, 0.0, _MASKED)
+    batch_size = static_or_dynamic(buffer, 0)
+    length = static_or_dynamic(buffer, 1)
+    context, state = model.start_decoding(inputs, batch_size, length)
+    context, state = repeat_rows(context, k), repeat_rows(state, k)
+    banned = model.decoding_banned_ids
+    beams = tf.range(k)
+    positions = tf.range(length)
+    num_steps = tf.reduce_max(ends) - 1
+    # Row b * k + i of the flat state is beam i of row b.
+    row_offsets = k * tf.range(batch_size)[:, None]
 
-    def regroup(flat, beam):
-        """(batch * k, width) rows reordered by parent `beam` (batch, k)."""
-        grouped = tf.reshape(flat, [batch_size, k, -1])
-        regrouped = tf.reshape(tf.gather(grouped, beam, batch_dims=1),
-                               [batch_size * k, -1])
-        return tf.ensure_shape(regrouped, flat.shape)
-
-    def body(step, last, state, sequences, log_probs, finished, lengths):
-        logits, new_state, _ = model.decode_step(last, state, memory)
-        logits = _mask_unproducible(logits, model.start_id)
+    def body(step, state, sequences, log_probs, finished, lengths):
+        last = tf.reshape(tf.gather(sequences, step, axis=2), [-1])
+        logits, state = model.decode_step(last, state, step, context)
+        logits = mask_banned(tf.cast(logits, tf.float32), banned)
+        vocab_size = logits.shape[-1]
         step_log_probs = tf.reshape(tf.nn.log_softmax(logits),
                                     [batch_size, k, vocab_size])
         # A finished hypothesis only continues with padding, at no cost.
-        step_log_probs = tf.where(finished[:, :, None],
-                                  pad_only[None, None, :], step_log_probs)
-        candidates = log_probs[:, :, None] + step_log_probs
+        pad_only = tf.where(tf.range(vocab_size) == 0, 0.0, MASKED)
+        step_log_probs = tf.where(finished[:, :, None], pad_only,
+                                  step_log_probs)
+        candidates = tf.reshape(log_probs[:, :, None] + step_log_probs,
+                                [batch_size, -1])
         candidate_lengths = lengths + tf.cast(~finished, tf.int32)
-        scores = candidates / _length_penalty(candidate_lengths, alpha)[
-            :, :, None]
-        _, flat_index = tf.math.top_k(
-            tf.reshape(scores, [batch_size, k * vocab_size]), k=k)
-        beam, token = flat_index // vocab_size, flat_index % vocab_size
-        log_probs = tf.gather(
-            tf.reshape(candidates, [batch_size, k * vocab_size]), flat_index,
-            batch_dims=1)
-        lengths = tf.gather(candidate_lengths, beam, batch_dims=1)
-        finished = tf.gather(finished, beam, batch_dims=1) | (
-            token == model.end_id)
-        here = tf.cast(positions == step, tf.int32)[None, None, :]
-        sequences = tf.gather(sequences, beam, batch_dims=1) + (
-            here * token[:, :, None])
-        state = [regroup(s, beam) for s in new_state]
-        return _keep_shapes(
-            (step + 1, tf.reshape(token, [-1]), state, sequences, log_probs,
-             finished, lengths), loop_vars)
+        scores = candidates / tf.repeat(_penalty(candidate_lengths, alpha),
+                                        vocab_size, axis=1)
+        _, best = tf.math.top_k(scores, k=k)  # (batch, k) into k * vocab
+        parent, token = best // vocab_size, best % vocab_size
+        # Inside its prompt a row keeps every beam and takes the prompt
+        # token, at no cost.
+        position = step + 1
+        in_prompt = (position < prompt_lengths)[:, None]
+        parent = tf.where(in_prompt, beams[None, :], parent)
+        prompt_token = tf.gather(buffer, position, axis=1)[:, None]
+        token = tf.where(in_prompt, prompt_token, token)
+        log_probs = tf.where(in_prompt, log_probs,
+                             tf.gather(candidates, best, batch_dims=1))
+        lengths = tf.where(in_prompt, lengths,
+                           tf.gather(candidate_lengths, parent, batch_dims=1))
+        # A beam is done after its stop id, a row after its last position.
+        finished = (tf.gather(finished, parent, batch_dims=1)
+                    | (~in_prompt & (token == end_id))
+                    | (position >= ends - 1)[:, None])
+        sequences = tf.where(positions == position, token[:, :, None],
+                             tf.gather(sequences, parent, batch_dims=1))
+        rows = tf.reshape(parent + row_offsets, [-1])
+        state = tf.nest.map_structure(lambda s: tf.gather(s, rows), state)
+        return keep_shapes((step + 1, state, sequences, log_probs, finished,
+                            lengths), loop_vars)
 
     loop_vars = (
         tf.constant(0),
-        tf.fill([batch_size * k], tf.constant(model.start_id, tf.int32)),
         state,
-        tf.zeros([batch_size, k, max_length], tf.int32),
-        tf.tile(initial, [batch_size, 1]),
+        tf.repeat(buffer[:, None, :], k, axis=1),
+        tf.tile(tf.where(beams == 0, 0.0, MASKED)[None, :], [batch_size, 1]),
         tf.zeros([batch_size, k], tf.bool),
         tf.zeros([batch_size, k], tf.int32),
     )
-    _, _, _, sequences, log_probs, _, lengths = tf.while_loop(
-        lambda step, _l, _s, _q, _p, finished, _n:
-            (step < max_length) & ~tf.reduce_all(finished),
+    _, _, sequences, log_probs, _, lengths = tf.while_loop(
+        lambda step, _s, _q, _p, finished, _n:
+            (step < num_steps) & ~tf.reduce_all(finished),
         body, loop_vars)
-    scores = log_probs / _length_penalty(lengths, alpha)
+    scores = log_probs / _penalty(lengths, alpha)
     # Beams come out of top_k ranked by the last step's scores; re-sort so
     # the order holds whatever step the loop stopped at.
     order = tf.argsort(scores, axis=-1, direction="DESCENDING", stable=True)
@@ -192,50 +164,63 @@ def _beam_loop(model, source_ids, length_penalty, beam_width, max_length):
             tf.gather(scores, order, batch_dims=1))
 
 
-def _compiled_fn(model, key, make):
-    cache = _compiled.setdefault(model, {})
-    if key not in cache:
-        cache[key] = make()
-    return cache[key]
+def compiled_beam_loop(model, jit_compile=True):
+    """Returns the compiled `beam_loop` for `model`, built once per model
+    (it traces once per Python-int beam width)."""
+    return compiled_for(model, ("beam", bool(jit_compile)),
+                        lambda: tf.function(
+                            lambda *args: beam_loop(model, *args),
+                            jit_compile=bool(jit_compile), autograph=False))
 
 
-def greedy_decode(model, source_ids, max_length, return_attention=False,
-                  jit_compile=True):
-    """Greedy decoding of a batch of sources.
+def beam_search_ids(model, prompt_ids, prompt_lengths, max_new_tokens,
+                    beam_width=4, length_penalty=0.0, *, inputs=None,
+                    end_id=None, weights=None, jit_compile=None):
+    """Beam search continuing each prompt by `max_new_tokens` tokens.
 
     Args:
-        model: a `keras_lm.models.Seq2Seq`.
-        source_ids: int32 `(batch, source_length)`, right-padded with 0.
-        max_length: how many target tokens to generate at most (END included).
-        return_attention: also return the attention weights of every step,
-            `(batch, max_length, source_length)`, for `plot_attention`.
-        jit_compile: compile with XLA (False runs the same graph unjitted).
+        model: any model of the decoder protocol.
+        prompt_ids, prompt_lengths, max_new_tokens, inputs, end_id, weights:
+            as for `keras_lm.generation.generate_ids`.
+        beam_width: hypotheses kept per row (1 equals greedy decoding): a
+            Python int, or a scalar int32 tensor (then without XLA).
+        length_penalty: GNMT alpha (0 disables it); a float or a tensor.
+        jit_compile: compile with XLA; by default True for an int width,
+            False for a tensor one (XLA needs static shapes).
 
     Returns:
-        a `GreedyResult`.
+        a `BeamSearchResult`, best first along axis 1; `sequences` holds the
+        new tokens only, `(batch, beam_width, max_new_tokens)`.
 
     Example:
 
-    >>> from keras_lm.models.seq2seq import Seq2Seq
-    >>> model = Seq2Seq(10, 8, embedding_dim=4, units=8)
-    >>> greedy_decode(model, [[3, 4, 0]], 5).sequences.shape
-    TensorShape([1, 5])
+    >>> from keras_lm.models import GRUGenerator
+    >>> model = GRUGenerator(vocab_size=10, embedding_dim=8, rnn_units=16)
+    >>> beam_search_ids(model, [[1, 2]], [2], 5, beam_width=3).sequences.shape
+    TensorShape([1, 3, 5])
     """
-    check_decoding(1, max_length)
-    key = ("greedy", int(max_length), bool(return_attention), bool(jit_compile))
-    fn = _compiled_fn(model, key, lambda: tf.function(
-        lambda ids: _greedy_loop(model, ids, int(max_length),
-                                 bool(return_attention)),
-        jit_compile=jit_compile, autograph=False))
-    sequences, log_probs, attention = fn(tf.convert_to_tensor(source_ids,
-                                                              tf.int32))
-    return GreedyResult(sequences, log_probs,
-                        attention if return_attention else None)
+    check_decoding(beam_width, None, length_penalty)
+    dynamic = tf.is_tensor(beam_width)
+    jit_compile = not dynamic if jit_compile is None else jit_compile
+    if dynamic and jit_compile:
+        raise KerasLMError("a tensor beam width runs without XLA; pass "
+                           "jit_compile=False or a Python int width")
+    beam_width = tf.cast(beam_width, tf.int32) if dynamic else int(beam_width)
+    inputs = input_tensors(inputs)
+    buffer, lengths, ends = prompt_buffer(model, prompt_ids, prompt_lengths,
+                                          max_new_tokens)
+    sequences, log_probs, scores = compiled_beam_loop(model, jit_compile)(
+        weight_tensors(model, weights, inputs), inputs, buffer, lengths, ends,
+        beam_width, tf.cast(length_penalty, tf.float32),
+        end_id_tensor(model, end_id))
+    return BeamSearchResult(new_tokens(sequences, lengths, max_new_tokens),
+                            log_probs, scores)
 
 
 def beam_search(model, source_ids, beam_width=4, max_length=32,
-                length_penalty=0.0, jit_compile=True):
-    """Beam-search decoding of a batch of sources.
+                length_penalty=0.0, jit_compile=None, weights=None):
+    """Beam-search decoding of a batch of sources (a `Seq2Seq`, or any
+    model with a `decoding_start_id`).
 
     Args:
         model: a `keras_lm.models.Seq2Seq`.
@@ -243,28 +228,33 @@ def beam_search(model, source_ids, beam_width=4, max_length=32,
         beam_width: hypotheses kept per source (>= 1; 1 equals greedy).
         max_length: how many target tokens to generate at most (END included).
         length_penalty: GNMT alpha (0 disables it).
-        jit_compile: compile with XLA (False runs the same graph unjitted).
+        jit_compile: compile with XLA (False runs the same graph unjitted);
+            by default XLA for an int `beam_width`, none for a tensor one.
+        weights: tensors to use as `model.weights` (an export's copies).
 
     Returns:
-        a `BeamSearchResult`, best hypothesis first along axis 1.
+        a `BeamSearchResult`, best hypothesis first along axis 1;
+        `sequences` is `(batch, beam_width, max_length)`.
+
+    Example:
+
+    >>> from keras_lm.models import Seq2Seq
+    >>> model = Seq2Seq(10, 8, embedding_dim=4, units=8)
+    >>> beam_search(model, [[3, 4, 0]], 2, 5).sequences.shape
+    TensorShape([1, 2, 5])
     """
     check_decoding(beam_width, max_length, length_penalty)
-    key = ("beam", int(beam_width), int(max_length), bool(jit_compile))
-    fn = _compiled_fn(model, key, lambda: tf.function(
-        lambda ids, alpha: _beam_loop(model, ids, alpha, int(beam_width),
-                                      int(max_length)),
-        jit_compile=jit_compile, autograph=False))
-    return BeamSearchResult(*fn(tf.convert_to_tensor(source_ids, tf.int32),
-                                tf.constant(length_penalty, tf.float32)))
+    source_ids = tf.convert_to_tensor(source_ids, tf.int32)
+    prompts, lengths = start_prompts(model, source_ids)
+    return beam_search_ids(model, prompts, lengths, max_length, beam_width,
+                           length_penalty, inputs=source_ids, weights=weights,
+                           jit_compile=jit_compile)
 
 
 def best_sequences(model, source_ids, beam_width, max_length,
-                   length_penalty=0.0, jit_compile=True):
+                   length_penalty=0.0, jit_compile=None, weights=None):
     """The best target sequence per source, int32 `(batch, max_length)`:
-    greedy decoding for `beam_width=1`, else the top beam of `beam_search`.
-    """
-    if beam_width == 1:
-        return greedy_decode(model, source_ids, max_length,
-                             jit_compile=jit_compile).sequences
+    the top beam of `beam_search` (beam width 1 decodes greedily)."""
     return beam_search(model, source_ids, beam_width, max_length,
-                       length_penalty, jit_compile).sequences[:, 0]
+                       length_penalty, jit_compile, weights).sequences[:, 0]
+

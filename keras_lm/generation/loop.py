@@ -1,150 +1,180 @@
-"""The one compiled sampling loop that every `CausalLM` plugs into.
+"""The one compiled sampling loop, and `generate_ids`, the entry to both loops.
 
 The whole loop (every decode step and every sampling decision) runs inside a
 single XLA-compiled `tf.while_loop`; Python is not called once per token.
-Each step feeds exactly one token to `model.decode_step` with the cache
-carried as a tensor, so a new token costs one RNN step or one attention over
-the cached keys, never a re-run over the prefix.
+Each step feeds exactly one token to `model.decode_step` (the protocol of
+`keras_lm.generation.protocol`) with the state carried as tensors, so a new
+token costs one RNN step or one attention over the cached keys, never a
+re-run over the prefix.
 
 Prompts of different lengths share the loop: the token buffer is written with
 the prompts first, and at each step a row either keeps its next prompt token
 (while it is still inside its prompt) or takes the sampled one. The buffer is
 padded to a multiple of `BUCKET` tokens so new prompt lengths rarely trigger a
-recompile.
+recompile. With a stop id (`end_id`), a row that has produced it produces
+padding (0) from then on, and the loop ends once every row has.
+
+`generate_ids(..., beam_width=N)` runs `keras_lm.generation.beam_search`
+instead, over the same buffer and protocol.
 """
 
-import weakref
-
-import keras
 import tensorflow as tf
 
+from keras_lm.generation.beam_search import beam_search_ids
+from keras_lm.generation.protocol import (BUCKET, compiled_for, end_id_tensor,
+                                          input_tensors, mask_banned,
+                                          new_tokens, prompt_buffer,
+                                          static_or_dynamic, stateless_weights,
+                                          weight_tensors)
 from keras_lm.generation.sampling import sample_next_token
 
-#: Buffers are rounded up to a multiple of this many tokens, so that XLA
-#: compiles one program per bucket instead of one per prompt length.
-BUCKET = 64
-
-_compiled_loops = weakref.WeakKeyDictionary()
+__all__ = ["BUCKET", "compiled_decode_loop", "generate_ids", "sampling_loop"]
 
 
-def _decode_loop(model, weights, buffer, prompt_lengths, num_steps,
-                 temperature, top_k, top_p, seed):
-    """Fills the time-major `buffer` (length, batch) from step 0 on.
+def sampling_loop(model, weights, inputs, buffer, prompt_lengths, ends,
+                  temperature, top_k, top_p, seed, end_id,
+                  with_log_probs=False):
+    """Fills the batch-major `buffer` `(batch, length)` from step 0 on, each
+    row up to (not including) its position in `ends` `(batch,)`.
 
     The model's weights come in as tensors (`weights`, in `model.weights`
-    order) and are mapped onto its variables with `keras.StatelessScope`, so
-    the compiled program reads no resource variables. That is what lets the
-    exported SavedModel run under TF1-style sessions too (`saved_model_cli`,
-    TF Serving), where XLA cannot read captured variables.
+    order) and are mapped onto its variables (`stateless_weights`), so the
+    compiled program reads no resource variables.
+
+    Returns `(buffer, log_probs)`: the filled buffer, and per row the summed
+    log-probability of its generated tokens (stop id included) under the
+    model, before temperature and truncation; zeros unless `with_log_probs`
+    (a Python bool, so plain sampling does not pay for them).
     """
-    with keras.StatelessScope(state_mapping=list(zip(model.weights, weights))):
-        return _fill_buffer(model, buffer, prompt_lengths, num_steps,
-                            temperature, top_k, top_p, seed)
+    with stateless_weights(model, weights):
+        return _fill_buffer(model, inputs, buffer, prompt_lengths, ends,
+                            temperature, top_k, top_p, seed, end_id,
+                            with_log_probs)
 
 
-def _fill_buffer(model, buffer, prompt_lengths, num_steps, temperature,
-                 top_k, top_p, seed):
-    length, batch_size = buffer.shape[0], buffer.shape[1]
-    if length is None or batch_size is None:
-        length, batch_size = tf.unstack(tf.shape(buffer))
-    cache = model.initial_cache(batch_size, length)
+def _fill_buffer(model, inputs, buffer, prompt_lengths, ends,
+                 temperature, top_k, top_p, seed, end_id, with_log_probs):
+    batch_size = static_or_dynamic(buffer, 0)
+    context, state = model.start_decoding(inputs, batch_size,
+                                          static_or_dynamic(buffer, 1))
+    banned = model.decoding_banned_ids
+    # Time-major, so writing one step's tokens is an in-place row update.
+    tokens = tf.transpose(buffer)
+    num_steps = tf.reduce_max(ends) - 1
 
-    def body(step, buffer, cache):
-        logits, cache = model.decode_step(buffer[step], cache, step)
-        sampled = sample_next_token(
-            logits, temperature, top_k, top_p, tf.stack([seed, step])
-        )
+    def body(step, tokens, state, log_probs, finished):
+        logits, state = model.decode_step(tokens[step], state, step, context)
+        logits = mask_banned(tf.cast(logits, tf.float32), banned)
+        sampled = sample_next_token(logits, temperature, top_k, top_p,
+                                    tf.stack([seed, step]))
         position = step + 1
-        still_in_prompt = position < prompt_lengths
-        next_tokens = tf.where(still_in_prompt, buffer[position], sampled)
-        # Writing one time-major row is an in-place update under XLA.
-        buffer = tf.tensor_scatter_nd_update(
-            buffer, [[position]], next_tokens[None]
-        )
-        return step + 1, buffer, cache
+        in_prompt = position < prompt_lengths
+        generating = ~in_prompt & ~finished
+        if with_log_probs:
+            log_prob = tf.gather(tf.nn.log_softmax(logits), sampled,
+                                 batch_dims=1)
+            log_probs += tf.where(generating, log_prob, 0.0)
+        next_tokens = tf.where(in_prompt, tokens[position],
+                               tf.where(generating, sampled, 0))
+        # A row is done after its stop id or its last position.
+        finished |= (generating & (sampled == end_id)) | (position >= ends - 1)
+        tokens = tf.tensor_scatter_nd_update(tokens, [[position]],
+                                             next_tokens[None])
+        return step + 1, tokens, state, log_probs, finished
 
-    _, buffer, _ = tf.while_loop(
-        lambda step, *_: step < num_steps,
+    _, tokens, _, log_probs, _ = tf.while_loop(
+        lambda step, _t, _s, _p, finished:
+            (step < num_steps) & ~tf.reduce_all(finished),
         body,
-        (tf.constant(0), buffer, cache),
+        (tf.constant(0), tokens, state, tf.zeros([batch_size], tf.float32),
+         tf.zeros([batch_size], tf.bool)),
     )
-    return buffer
+    return tf.transpose(tokens), log_probs
 
 
-def compiled_decode_loop(model):
-    """Returns the XLA-compiled loop for `model`, built once per model.
+def compiled_decode_loop(model, jit_compile=True):
+    """Returns the compiled sampling loop for `model`, built once per model.
 
     `jit_compile=True` is explicit: Keras' "auto" leaves XLA off on the CPU.
+    `jit_compile=False` runs the same graph without XLA.
     """
-    if model not in _compiled_loops:
-        _compiled_loops[model] = tf.function(
-            lambda *args: _decode_loop(model, *args),
-            jit_compile=True,
-            autograph=False,
-        )
-    return _compiled_loops[model]
-
-
-def _round_up(value, multiple):
-    return (value + multiple - 1) // multiple * multiple
+    return compiled_for(model, ("sample", bool(jit_compile)),
+                        lambda: tf.function(
+                            lambda *args: sampling_loop(model, *args),
+                            jit_compile=bool(jit_compile), autograph=False))
 
 
 def generate_ids(model, prompt_ids, prompt_lengths, max_new_tokens,
                  temperature=1.0, top_k=0, top_p=1.0, seed=0,
-                 decode_loop=None, weights=None):
+                 decode_loop=None, weights=None, *, inputs=None, end_id=None,
+                 beam_width=1, length_penalty=0.0, return_log_probs=False):
     """Continues each prompt by `max_new_tokens` tokens.
 
-    Works eagerly and inside a `tf.function` (the SavedModel export traces it).
+    Samples (`beam_width=1`), or runs beam search and returns the best beam.
+    Works eagerly and inside a `tf.function` (the SavedModel export traces
+    it).
 
     Args:
-        model: a `keras_lm.models.CausalLM`.
+        model: any model of the decoder protocol (a `CausalLM`, a `Seq2Seq`).
         prompt_ids: int32 `(batch, width)`, each row right-padded.
-        prompt_lengths: int32 `(batch,)`, the real length of each prompt (>= 1).
+        prompt_lengths: int32 `(batch,)`, the real length of each prompt
+            (>= 1).
         max_new_tokens: how many tokens to append to every prompt.
         temperature: 0 for greedy decoding, otherwise the softmax temperature.
         top_k: keep the k most likely tokens (0 keeps all).
-        top_p: keep the smallest set of tokens whose mass reaches p (1 keeps all).
+        top_p: keep the smallest set of tokens whose mass reaches p (1 keeps
+            all).
         seed: int; the same seed gives the same tokens.
-        decode_loop: the compiled loop to call, `compiled_decode_loop(model)`
-            unless given (the export passes one it tracks).
+        decode_loop: the compiled sampling loop to call,
+            `compiled_decode_loop(model)` unless given.
         weights: tensors or variables to use as `model.weights` (the export
             passes its own copies); the model's current weights by default.
+        inputs: what conditions the output (a `Seq2Seq`'s source ids).
+        end_id: stop id: a row that produced it continues with padding (0);
+            the model's `decoding_end_id` (None: never stop) by default.
+        beam_width: 1 samples; more runs beam search (a Python int compiles
+            with XLA; a scalar tensor runs without XLA, so a SavedModel
+            signature can take it, and samples where it is 1). Beam search
+            ignores `temperature`, `top_k`, `top_p`, `seed`.
+        length_penalty: GNMT alpha of beam search (0 disables it).
+        return_log_probs: also return each row's summed log-probability of
+            its new tokens (float32 `(batch,)`).
 
     Returns:
-        int32 `(batch, max_new_tokens)`, the new tokens of every prompt.
+        int32 `(batch, max_new_tokens)`, the new tokens of every prompt
+        (with their log-probabilities if `return_log_probs`).
 
     Example:
 
-    >>> model = keras_lm.models.GRUGenerator(vocab_size=10, embedding_dim=8,
-    ...                                      rnn_units=16)
+    >>> from keras_lm.models import GRUGenerator
+    >>> model = GRUGenerator(vocab_size=10, embedding_dim=8, rnn_units=16)
     >>> generate_ids(model, [[1, 2, 0], [3, 0, 0]], [2, 1], 5).shape
     TensorShape([2, 5])
+    >>> generate_ids(model, [[1, 2]], [2], 5, beam_width=3).shape
+    TensorShape([1, 5])
     """
-    prompt_ids = tf.convert_to_tensor(prompt_ids, tf.int32)
-    prompt_lengths = tf.convert_to_tensor(prompt_lengths, tf.int32)
-    max_new_tokens = tf.convert_to_tensor(max_new_tokens, tf.int32)
-    longest = tf.reduce_max(prompt_lengths)
-    needed = longest + max_new_tokens
-    length = _round_up(needed, BUCKET)
-    if model.max_sequence_length is not None:
-        tf.debugging.assert_less_equal(
-            needed, model.max_sequence_length,
-            message="prompt plus max_new_tokens is longer than the model's "
-                    "context; shorten the prompt or ask for fewer tokens")
-        length = tf.minimum(length, model.max_sequence_length)
-    batch_size = tf.shape(prompt_ids)[0]
-    prompts = tf.transpose(prompt_ids[:, :longest])
-    buffer = tf.concat(
-        [prompts, tf.zeros([length - longest, batch_size], tf.int32)], axis=0
-    )
-    decode_loop = decode_loop or compiled_decode_loop(model)
-    if weights is None:
-        weights = [w.value for w in model.weights]
-    weights = [tf.convert_to_tensor(w) for w in weights]
-    buffer = decode_loop(
-        weights, buffer, prompt_lengths, needed - 1,
-        tf.cast(temperature, tf.float32), tf.cast(top_k, tf.int32),
-        tf.cast(top_p, tf.float32), tf.cast(seed, tf.int32),
-    )
-    positions = prompt_lengths[:, None] + tf.range(max_new_tokens)[None, :]
-    return tf.gather(tf.transpose(buffer), positions, batch_dims=1)
+    inputs = input_tensors(inputs)
+    weights = weight_tensors(model, weights, inputs)
+
+    def sample():
+        buffer, lengths, ends = prompt_buffer(
+            model, prompt_ids, prompt_lengths, max_new_tokens)
+        loop = decode_loop or compiled_decode_loop(model)
+        buffer, log_probs = loop(
+            weights, inputs, buffer, lengths, ends,
+            tf.cast(temperature, tf.float32), tf.cast(top_k, tf.int32),
+            tf.cast(top_p, tf.float32), tf.cast(seed, tf.int32),
+            end_id_tensor(model, end_id), bool(return_log_probs))
+        return new_tokens(buffer, lengths, max_new_tokens), log_probs
+
+    def best_beam():
+        result = beam_search_ids(
+            model, prompt_ids, prompt_lengths, max_new_tokens, beam_width,
+            length_penalty, inputs=inputs, end_id=end_id, weights=weights)
+        return result.sequences[:, 0], result.log_probs[:, 0]
+
+    if tf.is_tensor(beam_width):
+        ids, log_probs = tf.cond(beam_width > 1, best_beam, sample)
+    else:
+        ids, log_probs = best_beam() if beam_width != 1 else sample()
+    return (ids, log_probs) if return_log_probs else ids

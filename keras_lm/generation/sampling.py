@@ -10,8 +10,18 @@ from a stateful seed generator, which rules both of those out.
 
 import tensorflow as tf
 
-# Large enough to zero a probability, small enough to stay finite in float32.
-_MASKED = -1e9
+from keras_lm.errors import INT32_MAX, check_int, check_real
+from keras_lm.generation.protocol import MASKED
+
+
+def check_sampling_knobs(temperature, top_k, top_p, seed=0):
+    """Raises a one-line `KerasLMError` for an out-of-range temperature,
+    top-k, top-p or seed (NaN, infinity and counts past int32, which the
+    compiled loop takes, included)."""
+    check_real("temperature", temperature, 0.0, hint=" (0 means greedy)")
+    check_int("top_k", top_k, 0, hint=" (0 keeps all)")
+    check_real("top_p", top_p, 0.0, 1.0, open_low=True)
+    check_int("seed", seed, -INT32_MAX - 1)
 
 
 def truncate_logits(logits, top_k, top_p):
@@ -23,22 +33,23 @@ def truncate_logits(logits, top_k, top_p):
     Example:
 
     >>> logits = tf.constant([[3.0, 2.0, 1.0, 0.0]])
-    >>> truncate_logits(logits, top_k=2, top_p=1.0).numpy()[0, 2] < -1e8
-    True
+    >>> kept = truncate_logits(logits, top_k=2, top_p=1.0).numpy()[0] > -1e8
+    >>> kept.tolist()
+    [True, True, False, False]
     """
     logits = tf.convert_to_tensor(logits, tf.float32)
     vocab_size = tf.shape(logits)[-1]
     k = tf.where(top_k > 0, tf.minimum(top_k, vocab_size), vocab_size)
     ranks = tf.range(vocab_size)
     sorted_logits = tf.sort(logits, axis=-1, direction="DESCENDING")
-    sorted_logits = tf.where(ranks < k, sorted_logits, _MASKED)
+    sorted_logits = tf.where(ranks < k, sorted_logits, MASKED)
     # A token stays in the nucleus while the mass of the tokens ranked above
     # it is below top_p; the first token has zero mass above it and stays.
     mass_above = tf.cumsum(tf.nn.softmax(sorted_logits), axis=-1, exclusive=True)
     in_nucleus = (mass_above < top_p) & (ranks < k)
     num_kept = tf.reduce_sum(tf.cast(in_nucleus, tf.int32), axis=-1)
     threshold = tf.gather(sorted_logits, num_kept - 1, batch_dims=1)
-    return tf.where(logits < threshold[:, None], _MASKED, logits)
+    return tf.where(logits < threshold[:, None], MASKED, logits)
 
 
 def sample_next_token(logits, temperature, top_k, top_p, seed):

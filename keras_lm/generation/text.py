@@ -1,20 +1,21 @@
-"""Text in, text out: the Python face of the compiled sampling loop."""
+"""Text in, text out: the Python face of the compiled decoding loops."""
 
 import numpy as np
 
-from keras_lm.errors import INT32_MAX, KerasLMError, check_int, check_real
+from keras_lm.errors import KerasLMError, check_int, check_real
 from keras_lm.generation.loop import BUCKET, generate_ids
+from keras_lm.generation.sampling import check_sampling_knobs
 
 
-def check_sampling_args(max_new_tokens, temperature, top_k, top_p, seed=0):
-    """Raises a one-line `KerasLMError` for an out-of-range sampling knob
-    (NaN, infinity and counts past int32, which the compiled loop takes,
-    included)."""
-    check_int("--max-new-tokens", max_new_tokens, 1)
-    check_real("--temperature", temperature, 0.0, hint=" (0 means greedy)")
-    check_int("--top-k", top_k, 0, hint=" (0 keeps all)")
-    check_real("--top-p", top_p, 0.0, 1.0, open_low=True)
-    check_int("--seed", seed, -INT32_MAX - 1)
+def check_sampling_args(max_new_tokens, temperature, top_k, top_p, seed=0,
+                        beam_width=1, length_penalty=0.0):
+    """Raises a one-line `KerasLMError` for an out-of-range sampling or
+    beam-search knob (NaN, infinity and counts past int32, which the
+    compiled loops take, included)."""
+    check_int("max_new_tokens", max_new_tokens, 1)
+    check_sampling_knobs(temperature, top_k, top_p, seed)
+    check_int("beam_width", beam_width, 1, hint=" (1 samples)")
+    check_real("length_penalty", length_penalty)
 
 
 def encode_prompts(tokenizer, prompts):
@@ -36,8 +37,12 @@ def encode_prompts(tokenizer, prompts):
 
 
 def generate_text(model, tokenizer, prompts, max_new_tokens=200,
-                  temperature=1.0, top_k=0, top_p=1.0, seed=0):
+                  temperature=1.0, top_k=0, top_p=1.0, seed=0, beam_width=1,
+                  length_penalty=0.0):
     """Continues each prompt and returns prompt + continuation strings.
+
+    `beam_width > 1` runs beam search (GNMT `length_penalty`) instead of
+    sampling, and ignores `temperature`, `top_k`, `top_p` and `seed`.
 
     Example:
 
@@ -49,16 +54,18 @@ def generate_text(model, tokenizer, prompts, max_new_tokens=200,
     prompts = [prompts] if single else list(prompts)
     if not prompts:
         raise KerasLMError("give at least one prompt")
-    check_sampling_args(max_new_tokens, temperature, top_k, top_p, seed)
+    check_sampling_args(max_new_tokens, temperature, top_k, top_p, seed,
+                        beam_width, length_penalty)
     max_length = model.max_sequence_length
     ids, lengths = encode_prompts(tokenizer, prompts)
     if max_length is not None and lengths.max() + max_new_tokens > max_length:
         raise KerasLMError(
-            f"prompt ({lengths.max()} tokens) plus --max-new-tokens "
+            f"prompt ({lengths.max()} tokens) plus max_new_tokens "
             f"({max_new_tokens}) exceeds the model's context of {max_length} "
             "tokens; shorten the prompt or ask for fewer tokens")
     new_ids = generate_ids(model, ids, lengths, max_new_tokens, temperature,
-                           top_k, top_p, seed).numpy()
+                           top_k, top_p, seed, beam_width=beam_width,
+                           length_penalty=length_penalty).numpy()
     texts = [prompt + completion_text(tokenizer, prompt, row[:n].tolist(),
                                       new.tolist())
              for prompt, row, n, new in zip(prompts, ids, lengths, new_ids)]

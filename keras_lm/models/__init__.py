@@ -7,12 +7,5 @@ from keras_lm.models.recurrent_lm import RecurrentLM
 from keras_lm.models.seq2seq import Seq2Seq
 from keras_lm.models.transformer_lm import TransformerLM
 
-#: The decoder-only families `keras-lm train FAMILY` knows, by CLI name.
-FAMILIES = {
-    "gru": GRUGenerator,
-    "lstm": LSTMLanguageModel,
-    "transformer": TransformerLM,
-}
-
-__all__ = ["CausalLM", "FAMILIES", "GRUGenerator", "LSTMLanguageModel",
+__all__ = ["CausalLM", "GRUGenerator", "LSTMLanguageModel",
            "RecurrentLM", "Seq2Seq", "TransformerLM"]

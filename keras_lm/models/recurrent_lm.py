@@ -83,8 +83,8 @@ class RecurrentLM(CausalLM):
         return [[ops.zeros((batch_size, size), self.compute_dtype)
                  for size in sizes] for _ in self.rnn_layers]
 
-    def decode_step(self, token_ids, cache, index):
-        del index
+    def decode_step(self, token_ids, cache, index, context=()):
+        del index, context
         x = self.embedding(token_ids)
         new_cache = []
         for rnn, states in zip(self.rnn_layers, cache):

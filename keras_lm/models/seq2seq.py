@@ -22,14 +22,21 @@ Padding (id 0) is masked on both sides: the encoder LSTM skips padded
 source positions (so its final state is the state after the last real
 token) and attention gives them zero weight, so the logits do not depend on
 how much padding a source has. The decoder LSTM is masked too; the loss
-should ignore padded targets (`ignore_class=0`, see `compile_seq2seq`).
+should ignore padded targets (`ignore_class=0`, see `masked_loss`;
+`keras_lm.training.metrics.compile_seq2seq` compiles with it).
 
-Inference API (used by `keras_lm.generation.beam_search`): the encoder runs
-once, then the decoder advances one token at a time carrying its state as
-tensors, never as layer variables:
+Inference: the decoder protocol of every decodable model (see
+`keras_lm.generation.protocol`), which the shared sampling loop and beam
+search drive. The encoder runs once, then the decoder advances one token
+at a time carrying its state as tensors, never as layer variables:
 
-    memory, state = model.encode(source_ids)        # state = [h, c]
-    logits, state, weights = model.decode_step(token_ids, state, memory)
+    memory, state = model.start_decoding(source_ids, batch_size, max_length)
+    logits, state = model.decode_step(token_ids, state, index, memory)
+
+`memory` (the encoder outputs, attention keys and source mask) and `state`
+(`[h, c]`) are batch-major. Decoding starts from START
+(`decoding_start_id`), ends at END (`decoding_end_id`) and never produces
+padding or START (`decoding_banned_ids`).
 """
 
 import keras
@@ -59,7 +66,7 @@ class Seq2Seq(keras.Model):
         dropout: dropout rate on embeddings and before the output layer.
         start_id, end_id: target ids that start and end a target; by default
             `target_vocab_size - 2` and `target_vocab_size - 1`, the scheme of
-            `keras_lm.data.pairs.TargetSpecials`.
+            `keras_lm.tokenizers.TargetSpecials`.
 
     Example:
 
@@ -210,29 +217,50 @@ class Seq2Seq(keras.Model):
         _, weights = self._forward(inputs, training=False)
         return weights
 
-    # -- step decoding ------------------------------------------------------
+    # -- step decoding (keras_lm.generation.protocol) -------------------------
 
-    def decode_step(self, token_ids, state, memory):
+    #: Targets have no length limit of their own.
+    max_sequence_length = None
+
+    @property
+    def decoding_start_id(self):
+        return self.start_id
+
+    @property
+    def decoding_end_id(self):
+        return self.end_id
+
+    @property
+    def decoding_banned_ids(self):
+        """Padding and START are inputs only; decoding never produces them."""
+        return (0, self.start_id)
+
+    def start_decoding(self, inputs, batch_size, max_length):
+        """Runs the encoder over `inputs` (the source ids); returns
+        `(memory, state)` as `encode` does. `batch_size` and `max_length`
+        are implied by the sources and the LSTM state."""
+        del batch_size, max_length
+        return self.encode(inputs)
+
+    def decode_step(self, token_ids, state, index, context):
         """Feeds one target token per row.
 
         Args:
             token_ids: int32 `(batch,)`, the previous token (START first).
-            state: `[h, c]` from `encode` or the previous step.
-            memory: from `encode`.
+            state: `[h, c]` from `start_decoding` or the previous step.
+            index: the position of `token_ids` (unused: the LSTM state
+                carries it).
+            context: the memory from `start_decoding`.
 
         Returns:
-            `(logits, state, weights)`: float32 `(batch, target_vocab_size)`,
-            the new `[h, c]`, and the attention weights `(batch, S)` (zeros
-            when `attention == "none"`).
+            `(logits, state)`: float32 `(batch, target_vocab_size)` and the
+            new `[h, c]`.
         """
+        del index
         x = self.target_embedding(ops.convert_to_tensor(token_ids, "int32"))
         output, new_state = self.decoder_lstm.cell(x, list(state))
-        logits, weights = self._project(ops.expand_dims(output, 1), memory)
-        if weights is None:
-            weights = ops.zeros(ops.shape(memory[2]), "float32")
-        else:
-            weights = weights[:, 0, :]
-        return logits[:, 0, :], list(new_state), weights
+        logits, _ = self._project(ops.expand_dims(output, 1), context)
+        return logits[:, 0, :], list(new_state)
 
     # -- serialization ------------------------------------------------------
 
@@ -256,15 +284,3 @@ def masked_loss():
     """Sparse cross-entropy on logits that ignores padded targets (id 0)."""
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True,
                                                       ignore_class=0)
-
-
-def compile_seq2seq(model, learning_rate=1e-3, optimizer=None, **kwargs):
-    """Compiles `model` with `masked_loss()` and masked token accuracy, and
-    `optimizer` (Adam at `learning_rate` if None); `kwargs` go to
-    `compile`."""
-    from keras_lm.evaluation.translation_metrics import MaskedTokenAccuracy
-
-    model.compile(optimizer=optimizer or keras.optimizers.Adam(learning_rate),
-                  loss=masked_loss(), metrics=[MaskedTokenAccuracy()],
-                  **kwargs)
-    return model

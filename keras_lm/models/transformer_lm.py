@@ -273,7 +273,8 @@ class TransformerLM(CausalLM):
         return [block.attention.initial_cache(batch_size, max_length)
                 for block in self.blocks]
 
-    def decode_step(self, token_ids, cache, index):
+    def decode_step(self, token_ids, cache, index, context=()):
+        del context  # nothing but the prompt conditions a language model
         if not self.built:
             self.build()
         index = ops.cast(index, "int32")

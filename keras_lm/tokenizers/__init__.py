@@ -5,10 +5,12 @@ from keras_lm.tokenizers.base import Tokenizer, load_tokenizer, register_tokeniz
 from keras_lm.tokenizers.byte_bpe import ByteBPETokenizer
 from keras_lm.tokenizers.char import CharTokenizer
 from keras_lm.tokenizers.subword import SubwordTokenizer
+from keras_lm.tokenizers.targets import TargetSpecials, target_specials
 from keras_lm.tokenizers.word import WordTokenizer
 
-__all__ = ["Tokenizer", "ByteBPETokenizer", "CharTokenizer", "SubwordTokenizer", "WordTokenizer",
-           "load_tokenizer", "make_tokenizer", "register_tokenizer"]
+__all__ = ["Tokenizer", "ByteBPETokenizer", "CharTokenizer", "SubwordTokenizer", "TargetSpecials",
+           "WordTokenizer", "load_tokenizer", "make_tokenizer", "register_tokenizer",
+           "target_specials"]
 
 TOKENIZER_KINDS = ("char", "word", "subword")
 

@@ -7,7 +7,8 @@ import time
 
 import keras
 
-from keras_lm.io_utils import atomic_path, read_json, write_text_atomically
+from keras_lm.io_utils import (atomic_path, load_weights_checked, read_json,
+                               write_text_atomically)
 
 BACKUP_METADATA = "training_metadata.json"
 
@@ -56,8 +57,6 @@ class CrashSafeBackupAndRestore(keras.callbacks.BackupAndRestore):
         optimizer = self.model.optimizer
         if optimizer is not None and not optimizer.built:
             optimizer.build(self.model.trainable_variables)
-        from keras_lm.runs import load_weights_checked
-
         load_weights_checked(self.model, os.path.join(self.backup_dir,
                                                       metadata["weights"]))
         self.model._initial_epoch = metadata["epoch"]

@@ -32,8 +32,8 @@ def tpu_strategy():
     """The Colab/Cloud TPU strategy: resolve, connect, initialise, wrap."""
     if not _tpu_visible():
         raise KerasLMError(
-            "--strategy tpu: no TPU found (no TPU_NAME or COLAB_TPU_ADDR, no "
-            "/dev/accel*); switch the runtime to a TPU or use --strategy default")
+            "strategy tpu: no TPU found (no TPU_NAME or COLAB_TPU_ADDR, no "
+            "/dev/accel*); switch the runtime to a TPU or use the default strategy")
     tpu = os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR") or "local"
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
     tf.config.experimental_connect_to_cluster(resolver)
@@ -67,7 +67,7 @@ def multi_worker_strategy():
     """MultiWorkerMirroredStrategy configured from the TF_CONFIG variable."""
     raw = os.environ.get("TF_CONFIG")
     if not raw:
-        raise KerasLMError("--strategy multi_worker needs the TF_CONFIG "
+        raise KerasLMError("strategy multi_worker needs the TF_CONFIG "
                            "environment variable (cluster and task) on every "
                            "worker")
     try:
@@ -112,9 +112,9 @@ def check_global_batch(strategy, batch_size, stateful=False):
     replicas = strategy.num_replicas_in_sync
     if batch_size % replicas:
         raise KerasLMError(
-            f"--batch-size {batch_size} does not split across {replicas} "
+            f"batch_size {batch_size} does not split across {replicas} "
             f"replicas; use a multiple of {replicas}")
     if stateful and replicas > 1:
-        raise KerasLMError("--stateful training carries state per stream and "
+        raise KerasLMError("stateful training carries state per stream and "
                            f"runs on one replica, not {replicas}; drop "
-                           "--stateful or use --strategy default")
+                           "stateful or use the default strategy")

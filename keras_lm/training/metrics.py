@@ -1,9 +1,17 @@
-"""Language-model metrics: perplexity and bits per character."""
+"""Training metrics and compile helpers: perplexity, bits per character,
+masked token accuracy.
+
+A `.keras` file stores its compile config, so the metric classes here are
+registered with Keras (`import keras_lm` registers them) and a saved model
+loads without evaluation code.
+"""
 
 import math
 
 import keras
 from keras import ops
+
+from keras_lm.models.seq2seq import masked_loss
 
 
 @keras.saving.register_keras_serializable(package="keras_lm")
@@ -41,3 +49,65 @@ def language_model_metrics(chars_per_token=1.0):
 
     return [keras_hub.metrics.Perplexity(from_logits=True, name="perplexity"),
             BitsPerCharacter(chars_per_token)]
+
+
+def masked_token_accuracy(y_true, y_pred, pad_id=0):
+    """Accuracy of argmax(`y_pred`) over the positions where `y_true` is not
+    padding, for one batch (as a Keras metric use `MaskedTokenAccuracy`).
+
+    `y_true` int `(batch, T)`, `y_pred` logits `(batch, T, vocab)`.
+    """
+    hits, tokens = _hits_and_tokens(y_true, y_pred, pad_id)
+    return hits / ops.maximum(tokens, 1.0)
+
+
+def _hits_and_tokens(y_true, y_pred, pad_id):
+    """How many non-padding positions argmax(`y_pred`) gets right, and how
+    many non-padding positions there are (float32 scalars)."""
+    y_true = ops.cast(y_true, "int32")
+    predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
+    mask = ops.cast(ops.not_equal(y_true, pad_id), "float32")
+    hits = ops.cast(ops.equal(predicted, y_true), "float32") * mask
+    return ops.sum(hits), ops.sum(mask)
+
+
+# Registered as "keras_lm>MaskedTokenAccuracy", the name files saved while it
+# lived in keras_lm.evaluation.translation_metrics give it: they still load.
+@keras.saving.register_keras_serializable(package="keras_lm")
+class MaskedTokenAccuracy(keras.metrics.Metric):
+    """Running `masked_token_accuracy` over batches (counts hits and real
+    tokens, so long and short batches weigh by their tokens)."""
+
+    def __init__(self, pad_id=0, name="masked_accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.pad_id = pad_id
+        self.hits = self.add_variable(shape=(), initializer="zeros",
+                                      name="hits")
+        self.tokens = self.add_variable(shape=(), initializer="zeros",
+                                        name="tokens")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        del sample_weight  # padding is the only weighting
+        hits, tokens = _hits_and_tokens(y_true, y_pred, self.pad_id)
+        self.hits.assign_add(hits)
+        self.tokens.assign_add(tokens)
+
+    def result(self):
+        return self.hits / ops.maximum(self.tokens, 1.0)
+
+    def reset_state(self):
+        self.hits.assign(0.0)
+        self.tokens.assign(0.0)
+
+    def get_config(self):
+        return {**super().get_config(), "pad_id": self.pad_id}
+
+
+def compile_seq2seq(model, learning_rate=1e-3, optimizer=None, **kwargs):
+    """Compiles a `Seq2Seq` `model` with `masked_loss()` (cross-entropy that
+    ignores padded targets) and `MaskedTokenAccuracy`, and `optimizer` (Adam
+    at `learning_rate` if None); `kwargs` go to `compile`. Returns `model`."""
+    model.compile(optimizer=optimizer or keras.optimizers.Adam(learning_rate),
+                  loss=masked_loss(), metrics=[MaskedTokenAccuracy()],
+                  **kwargs)
+    return model

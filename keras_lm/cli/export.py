@@ -1,0 +1,39 @@
+"""`keras-lm export RUN_DIR [--out DIR]`: write the run's task as a
+SavedModel that takes and returns raw strings (`task.export`).
+
+    keras-lm export runs/gru --temperature 0.8      # saved_models/gru
+"""
+
+from keras_lm.cli import flags
+from keras_lm.cli.capabilities import describe, task_class_for
+
+#: The flags passed on to the task's `export` (when given; a flag it does
+#: not take is refused): what the SavedModel's `serving_default` uses.
+SETTINGS = ("max_new_tokens", "temperature", "top_k", "top_p", "seed",
+            "beam_width", "length_penalty", "max_length")
+
+
+def add_parser(commands):
+    parser = commands.add_parser("export", help="write a SavedModel")
+    parser.add_argument("run_dir")
+    parser.add_argument("--out", help="default: saved_models/<run name>")
+    parser.add_argument("--max-new-tokens", type=int,
+                        help="language models: tokens serving_default "
+                             "generates")
+    flags.add_sampling(parser, what="serving_default's")
+    flags.add_beam_search(parser)
+    return parser
+
+
+def run(args):
+    from keras_lm.runs import RunDirectory
+    from keras_lm.serving import default_export_path
+
+    task_class = task_class_for(args.run_dir, "export")
+    options = flags.given(args, SETTINGS)
+    flags.refuse_unaccepted(options, task_class.export,
+                            describe(args.run_dir))
+    task = RunDirectory(args.run_dir).load()
+    path = task.export(args.out or default_export_path(args.run_dir),
+                       **options)
+    print(f"exported {path}")

@@ -1,0 +1,167 @@
+"""The flags of the `keras-lm` commands, in one place: the flags of library
+settings (`add_settings`, for the `Setting`s that `keras_lm.cli.settings`
+reads off a model, a task and `TrainingConfig`) and the flags that several
+commands share (`--data-dir`, `--strategy`, `--verbose`, sampling, beam
+search).
+
+Every flag defaults to None, meaning "not given": a command passes on only
+the flags given (`given`), so the library's constructors and dataclasses
+hold the only defaults (the help shows them, read from the same place). A
+flag that the library call does not take is an error, never silently
+ignored (`refuse_unaccepted`).
+"""
+
+import argparse
+import ast
+import inspect
+import types
+import typing
+
+from keras_lm.cli.settings import flag_of
+from keras_lm.errors import KerasLMError
+from keras_lm.training.distribute import STRATEGIES
+
+
+def literal(text):
+    """The Python literal `text` spells (`256`, `1e-3`, `(64, 64)`), else
+    the text itself: the type of a flag whose setting's annotation and
+    default do not tell (a default of None, or of a tuple)."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError,
+            RecursionError):
+        return text
+
+
+def _value_type(annotation, default):
+    """`(type, choices)` of a setting's flag from its annotation (`int`,
+    `int | None`, `Literal["a", "b"]`, ...), else from its default."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        present = [a for a in typing.get_args(annotation)
+                   if a is not type(None)]
+        annotation = present[0] if len(present) == 1 else None
+    if typing.get_origin(annotation) is typing.Literal:
+        choices = typing.get_args(annotation)
+        return type(choices[0]), choices
+    if annotation in (bool, int, float, str):
+        return annotation, None
+    if type(default) in (bool, int, float, str):
+        return type(default), None
+    return literal, None
+
+
+def add_settings(parser, settings):
+    """Adds one flag per `Setting` to `parser` (or an argument group); each
+    defaults to None ("not given")."""
+    for setting in settings:
+        kind, choices = _value_type(setting.annotation, setting.default)
+        kwargs = {"default": None, "dest": setting.attribute,
+                  "help": _help(setting.doc, setting.default)}
+        if kind is bool:
+            # A switch that is on by default is turned off by --no-NAME.
+            kwargs["action"] = (argparse.BooleanOptionalAction
+                                if setting.default else "store_true")
+        else:
+            kwargs.update(type=kind, choices=choices)
+            if kind is literal:
+                kwargs["metavar"] = setting.name.upper()
+        parser.add_argument(setting.flag, **kwargs)
+
+
+def _help(doc, default):
+    parts = [doc] if doc else []
+    if default is not None and default is not False:
+        parts.append(f"(default: {default})")
+    return " ".join(parts).replace("%", "%%") or None
+
+
+# --- Flags several commands share ----------------------------------------
+
+
+def add_data_dir(parser):
+    parser.add_argument("--data-dir", help="TensorFlow Datasets data "
+                                           "directory")
+
+
+def add_strategy(parser):
+    parser.add_argument(
+        "--strategy", choices=STRATEGIES,
+        help="tf.distribute strategy (the global batch is split across its "
+             "replicas; default: the default strategy)")
+
+
+def add_verbose(parser):
+    parser.add_argument("--verbose", type=int, choices=[0, 1, 2],
+                        help="Keras progress output: 0 silent, 1 progress "
+                             "bar, 2 one line per epoch")
+
+
+def add_sampling(parser, what="the language model's"):
+    """--temperature, --top-k, --top-p and --seed (`what` says whose)."""
+    add = parser.add_argument
+    add("--temperature", type=float,
+        help=f"{what} sampling temperature; 0 means greedy")
+    add("--top-k", type=int, help="sample among the k likeliest tokens; "
+                                  "0 keeps all")
+    add("--top-p", type=float, help="nucleus sampling: the smallest set of "
+                                    "tokens holding this probability, in "
+                                    "(0, 1]")
+    add("--seed", type=int, help="the same seed gives the same text")
+
+
+def add_beam_search(parser, max_length=True):
+    """--beam-width, --length-penalty and (unless not) --max-length."""
+    add = parser.add_argument
+    add("--beam-width", type=int,
+        help="beam search: hypotheses kept (1 = greedy)")
+    add("--length-penalty", type=float,
+        help="beam search: GNMT alpha; 0 ranks by log-probability alone")
+    if max_length:
+        add("--max-length", type=int,
+            help="output tokens at most (default: the run's cap)")
+
+
+# --- Passing flags on --------------------------------------------------
+
+
+def given(args, names):
+    """`{name: value}` of the flags among `names` that were given."""
+    return {name: getattr(args, name) for name in names
+            if getattr(args, name, None) is not None}
+
+
+def given_settings(args, settings):
+    """`{setting name: value}` of the `Setting`s whose flags were given."""
+    return {s.name: getattr(args, s.attribute) for s in settings
+            if getattr(args, s.attribute, None) is not None}
+
+
+def accepts(function, name):
+    """Whether `function` takes a keyword argument `name`."""
+    parameters = inspect.signature(function).parameters.values()
+    return any(p.name == name and p.kind in (p.POSITIONAL_OR_KEYWORD,
+                                             p.KEYWORD_ONLY)
+               or p.kind == p.VAR_KEYWORD for p in parameters)
+
+
+def refuse_unaccepted(options, function, where):
+    """A one-line error for the first of the given `options` that
+    `function` does not take: "--beam-width does not apply to WHERE"."""
+    for name in options:
+        if not accepts(function, name):
+            raise KerasLMError(f"{flag_of(name)} does not apply to {where}")
+
+
+def refuse(options, names, where):
+    """A one-line error for the first of the given `options` in `names`."""
+    for name in options:
+        if name in names:
+            raise KerasLMError(f"{flag_of(name)} does not apply to {where}")
+
+
+def signature_defaults(function):
+    """`{name: default}` of `function`'s arguments that have one."""
+    return {p.name: p.default
+            for p in inspect.signature(function).parameters.values()
+            if p.default is not p.empty}
+

@@ -1,0 +1,71 @@
+"""`keras-lm generate SOURCE --prompt TEXT`: continue text with a run
+directory whose task continues text, or with a SavedModel that `keras-lm
+export` wrote from one.
+
+    keras-lm generate runs/gru --prompt "ROMEO:" --temperature 0.8 --seed 1
+"""
+
+import sys
+
+from keras_lm.cli import flags
+from keras_lm.cli.capabilities import describe, task_class_for
+
+#: The flags passed on to the task's `predict_text` (when given).
+SETTINGS = ("max_new_tokens", "temperature", "top_k", "top_p", "seed",
+            "beam_width", "length_penalty")
+
+
+def add_parser(commands):
+    parser = commands.add_parser(
+        "generate", help="sample text from a run directory or SavedModel")
+    parser.add_argument("source", help="run directory or SavedModel folder")
+    parser.add_argument("--prompt", required=True, action="append",
+                        help="text to continue (repeat for a batch)")
+    parser.add_argument("--max-new-tokens", type=int,
+                        help="tokens to generate after each prompt")
+    flags.add_sampling(parser)
+    flags.add_beam_search(parser, max_length=False)
+    return parser
+
+
+def run(args):
+    from keras_lm.errors import KerasLMError
+    from keras_lm.serving import is_saved_model
+
+    if any(not prompt for prompt in args.prompt):
+        raise KerasLMError("--prompt is empty; give at least one character")
+    options = flags.given(args, SETTINGS)
+    if is_saved_model(args.source):
+        texts = _generate_with_export(args.source, args.prompt, options)
+    else:
+        texts = _generate_with_run(args.source, args.prompt, options)
+    for text in texts:
+        print(text)
+
+
+def _generate_with_run(path, prompts, options):
+    from keras_lm.runs import RunDirectory
+
+    task_class = task_class_for(path, "generate")
+    flags.refuse_unaccepted(options, task_class.predict_text, describe(path))
+    task = RunDirectory(path).load()
+    warn_about_unknown_tokens(task.tokenizer, prompts)
+    return task.predict_text(prompts, **options)
+
+
+def _generate_with_export(path, prompts, options):
+    from keras_lm.serving import generate_with_export, load_export
+
+    flags.refuse_unaccepted(options, generate_with_export,
+                            f"{path}, a SavedModel")
+    return generate_with_export(load_export(path), prompts, **options)
+
+
+def warn_about_unknown_tokens(tokenizer, prompts):
+    """Text the tokenizer cannot represent still generates (it reads as the
+    unknown token), but the user should know the model never saw it."""
+    unknown = sum(tokenizer.count_unknown(p) for p in prompts)
+    if unknown:
+        print(f"keras-lm: warning: {unknown} prompt token(s) are unknown to "
+              f"this run's {tokenizer.kind} tokenizer and read as <unk>",
+              file=sys.stderr)
