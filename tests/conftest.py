@@ -12,6 +12,9 @@ import pytest  # noqa: E402
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 TINY_SHAKESPEARE = SHARED_DATA / "tinyshakespeare" / "input.txt"
+# Scripts that tests run in a fresh process; importing them (as
+# --doctest-modules would) runs them.
+collect_ignore = ["distributed_check.py", "multi_worker_check.py"]
 
 
 @pytest.fixture(scope="session")

@@ -68,6 +68,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
     Example:
 
+    >>> import numpy as np
     >>> layer = MultiHeadSelfAttention(d_model=16, num_heads=4)
     >>> x = np.random.rand(2, 5, 16).astype("float32")
     >>> full = layer(x)

@@ -14,6 +14,7 @@ class GRUGenerator(RecurrentLM):
 
     Example:
 
+    >>> import numpy as np, keras_lm
     >>> model = GRUGenerator(vocab_size=67, embedding_dim=32, rnn_units=64)
     >>> tuple(model(np.zeros((2, 10), "int32")).shape)
     (2, 10, 67)

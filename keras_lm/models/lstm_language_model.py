@@ -18,6 +18,7 @@ class LSTMLanguageModel(RecurrentLM):
 
     Example:
 
+    >>> import numpy as np
     >>> model = LSTMLanguageModel(vocab_size=100, embedding_dim=32,
     ...                           rnn_units=32, num_layers=2,
     ...                           tie_embeddings=True)

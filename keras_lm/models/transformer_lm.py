@@ -161,6 +161,7 @@ class TransformerLM(CausalLM):
 
     Example:
 
+    >>> import numpy as np, keras_lm
     >>> model = TransformerLM(vocab_size=67, max_sequence_length=32,
     ...                       num_layers=2, num_heads=2, d_model=16)
     >>> tuple(model(np.zeros((2, 10), "int32")).shape)

@@ -25,8 +25,9 @@ Example:
 
 >>> train("seq2seq", "runs/dates", tokenizer="char", max_source_length=40,
 ...       max_target_length=10)                       # doctest: +SKIP
->>> RunDirectory("runs/dates").load().predict_text("3rd of March 2021")
-'2021-03-03'                                         # doctest: +SKIP
+>>> task = RunDirectory("runs/dates").load()        # doctest: +SKIP
+>>> task.predict_text("3rd of March 2021")           # doctest: +SKIP
+'2021-03-03'
 """
 
 import dataclasses

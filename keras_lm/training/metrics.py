@@ -23,8 +23,9 @@ class BitsPerCharacter(keras.metrics.Mean):
 
     Example:
 
+    >>> import numpy as np
     >>> metric = BitsPerCharacter()
-    >>> metric.update_state([[0]], [[[0.0, 0.0]]])   # uniform over 2: 1 bit
+    >>> metric.update_state(np.zeros((1, 1)), np.zeros((1, 1, 2)))  # 1 bit
     >>> round(float(metric.result()), 4)
     1.0
     """
