@@ -2,18 +2,10 @@
 
 `import keras_lm` registers with Keras every class a `.keras` file of ours
 may name (the models, their layers, and the metrics and optimizers in a
-saved compile config), so
-
->>> import keras, keras_lm
->>> model = keras.saving.load_model("runs/x/model.keras")  # doctest: +SKIP
-
+saved compile config), so `keras.saving.load_model("runs/x/model.keras")`
 works with `safe_mode` on. The other subpackages (`keras_lm.generation`,
-`keras_lm.evaluation`, ...) and `keras_lm.export`, `keras_lm.pipeline` load
-on first use.
-
-TensorFlow is imported here with its C++ start-up lines silenced (only
-while it is imported, and only if nothing imported it before; set
-TF_CPP_MIN_LOG_LEVEL=0 to see them): see `keras_lm.tf_import`.
+...) and `keras_lm.export`, `keras_lm.pipeline` load on first use.
+TensorFlow is imported here quietly (see `keras_lm.tf_import`).
 
 Example:
 

@@ -62,7 +62,6 @@ def atomic_directory(path, replaces=None, what="folder"):
     but is not. Anything else at `path` (a file, someone's folder) is a
     one-line error naming `what` would have been written, before any work.
     """
-
     path = os.path.abspath(path)
     if not free_or_recognised(path, replaces):
         raise KerasLMError(f"{path} already exists and is not a previous "
@@ -99,7 +98,6 @@ def write_text_atomically(path, text):
 def read_json(path, required=()):
     """Loads a UTF-8 JSON file; bad JSON, or an object without one of the
     `required` top-level keys, is a one-line `KerasLMError`."""
-
     try:
         with open(path, encoding="utf-8") as f:
             value = json.load(f)
@@ -120,8 +118,6 @@ def decode_utf8(raw, path):
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        from keras_lm.errors import KerasLMError
-
         raise KerasLMError(f"{path} is not valid UTF-8 (byte {e.start}); "
                            "convert it with iconv or pass another file")
 

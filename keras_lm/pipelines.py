@@ -1,9 +1,5 @@
 """`keras_lm.pipeline`: a Hugging Face-style one-liner for text generation.
 
-    generator = keras_lm.pipeline("text-generation", model="runs/gpt2")
-    generator("Hello, I'm a language model,", max_new_tokens=20, seed=0)
-    # [{"generated_text": "Hello, I'm a language model, ..."}]
-
 `model` is any of:
 
 * a keras-lm run directory (`keras-lm train` or `keras-lm import-gpt2`);
@@ -85,22 +81,16 @@ class TextGenerationPipeline:
 
         Args:
             prompts: a string or a list of strings.
-            max_new_tokens: tokens to add to every prompt.
-            temperature: 0 for greedy decoding, else the softmax temperature.
-            top_k: keep the k most likely tokens (0 keeps all).
-            top_p: nucleus sampling mass (1 keeps all).
-            seed: the same seed gives the same text.
+            max_new_tokens, temperature, top_k, top_p, seed: as for
+                `keras_lm.generation.generate_ids`.
             return_full_text: False returns the continuation only.
         """
-        from keras_lm.generation.text import check_sampling_args
-
         single = isinstance(prompts, str)
         prompts = [prompts] if single else list(prompts)
         if not prompts:
             raise KerasLMError("give at least one prompt")
         if any(not isinstance(p, str) or not p for p in prompts):
             raise KerasLMError("every prompt must be a non-empty string")
-        check_sampling_args(max_new_tokens, temperature, top_k, top_p, seed)
         if self._loaded is not None:
             from keras_lm.serving import generate_with_export
 

@@ -199,8 +199,7 @@ def check_same_run(saved, new, run_dir):
         "training": (saved["training"], {k: new["training"].get(k)
                                          for k in saved["training"]}),
     }
-    for section in ("model", "data", "tokenizer", "training"):
-        old, wanted = comparable[section]
+    for section, (old, wanted) in comparable.items():
         if old != wanted:
             raise KerasLMError(
                 f"{run_dir} holds a run with a different {section} config; "

@@ -208,20 +208,18 @@ def generate_with_export(loaded, prompts, max_new_tokens=200, temperature=1.0,
     check_sampling_args(max_new_tokens, temperature, top_k, top_p, seed,
                         beam_width, length_penalty)
     signature = loaded.signatures["generate"]
-    inputs = dict(prompt=tf.constant(prompts),
-                  max_new_tokens=tf.constant(max_new_tokens, tf.int32),
-                  temperature=tf.constant(temperature, tf.float32),
-                  top_k=tf.constant(top_k, tf.int32),
-                  top_p=tf.constant(top_p, tf.float32),
-                  seed=tf.constant(seed, tf.int32))
-    if "beam_width" in signature.structured_input_signature[1]:
-        inputs.update(beam_width=tf.constant(beam_width, tf.int32),
-                      length_penalty=tf.constant(length_penalty, tf.float32))
-    elif beam_width != 1:
-        raise KerasLMError("this SavedModel was exported before beam search; "
-                           "export the run again to use a beam width")
+    values = (max_new_tokens, temperature, top_k, top_p, seed, beam_width,
+              length_penalty)
+    inputs = {spec.name: tf.constant(value, spec.dtype)
+              for spec, value in zip(_SCALARS, values)}
+    if "beam_width" not in signature.structured_input_signature[1]:
+        if beam_width != 1:
+            raise KerasLMError("this SavedModel was exported before beam "
+                               "search; export the run again to use a beam "
+                               "width")
+        del inputs["beam_width"], inputs["length_penalty"]
     try:
-        outputs = signature(**inputs)
+        outputs = signature(prompt=tf.constant(prompts), **inputs)
     except tf.errors.InvalidArgumentError as e:
         raise KerasLMError(graph_check_message(e)) from None
     # The prompt is returned as given; only the completion is decoded.

@@ -103,11 +103,11 @@ def test_round_trip_is_exact(tokenizer):
 def test_ids_and_special_ids(tokenizer):
     assert tokenizer.kind == "byte_bpe"
     assert tokenizer.pad_id == tokenizer.unk_id == tokenizer.vocab_size - 1
-    assert tokenizer.end_of_text_id == tokenizer.vocab_size - 1
+    assert tokenizer.vocabulary[END_OF_TEXT] == tokenizer.vocab_size - 1
     # The literal special token is ordinary text: never an unknown id.
     assert tokenizer.count_unknown("a <|endoftext|> b") == 0
     assert tokenizer.decode(tokenizer.encode(END_OF_TEXT)) == END_OF_TEXT
-    assert tokenizer.decode([tokenizer.end_of_text_id]) == END_OF_TEXT
+    assert tokenizer.decode([tokenizer.pad_id]) == END_OF_TEXT
     assert tokenizer.decode([-1, 10**6]) == ""
 
 

@@ -75,7 +75,7 @@ def test_train_flags_are_the_libraries_and_default_to_not_given(capsys):
         assert not model & set(family.derived)
         assert not training & set(family.task_class.UNUSED_TRAINING_FIELDS)
         args = build_parser().parse_args(["train", name])
-        assert all(getattr(args, s.attribute) is None for s in every)
+        assert all(getattr(args, s.name) is None for s in every)
     assert "--data " in help_text(capsys, "train", "gru")  # Options.source
     assert "--rnn-units RNN_UNITS width of every recurrent layer. " \
            "(default: 1024)" in help_text(capsys, "train", "gru")

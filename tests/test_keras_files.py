@@ -24,7 +24,9 @@ import pytest
 
 from keras_lm.models import (GRUGenerator, LSTMLanguageModel, Seq2Seq,
                              TransformerLM)
-from keras_lm.training.metrics import compile_seq2seq, language_model_metrics
+from keras_lm.models.seq2seq import masked_loss
+from keras_lm.training.metrics import (MaskedTokenAccuracy,
+                                       language_model_metrics)
 from keras_lm.training.optimizers import adam_classes
 
 FAMILIES = ("GRUGenerator", "LSTMLanguageModel", "TransformerLM", "Seq2Seq")
@@ -92,9 +94,10 @@ def _compile(model, family):
     """Compiles as training does: a language model with the cross-entropy,
     perplexity and bits/char, and the multi-replica AdamW with a cosine
     schedule and weight EMA (the optimizer class most specific to us);
-    Seq2Seq with `compile_seq2seq`."""
+    Seq2Seq with the padding-masked loss and accuracy."""
     if family == "Seq2Seq":
-        compile_seq2seq(model, jit_compile=False)
+        model.compile(optimizer="adam", loss=masked_loss(),
+                      metrics=[MaskedTokenAccuracy()], jit_compile=False)
         return
     _, adamw = adam_classes(replicas=2)
     schedule = keras.optimizers.schedules.CosineDecay(

@@ -80,6 +80,28 @@ def test_finetune_without_a_training_config_reuses_the_source_runs(
     assert tuned["finetuned_from"].startswith(trained_run)
 
 
+def test_a_resumed_run_says_so_on_its_first_line(tmp_path, corpus_file,
+                                                 capsys):
+    class KilledInSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    run_dir = str(tmp_path / "run")
+    kwargs = dict(data=corpus_file,
+                  model_config={"embedding_dim": 8, "rnn_units": 16},
+                  training=TrainingConfig(batch_size=8, seq_len=16, epochs=2,
+                                          steps_per_epoch=3,
+                                          validation_steps=1))
+    with pytest.raises(KeyboardInterrupt):
+        train("gru", run_dir, verbose=0, callbacks=[KilledInSecondEpoch()],
+              **kwargs)
+    capsys.readouterr()
+    train("gru", run_dir, verbose=2, **kwargs)
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == "resuming from epoch 2 of 2, batch 0"
+
+
 def test_a_kill_after_the_last_epoch_resumes_at_the_end(tmp_path, corpus_file,
                                                        monkeypatch):
     """Between the last epoch and the run being marked finished, the backup

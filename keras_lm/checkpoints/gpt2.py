@@ -57,13 +57,13 @@ def read_gpt2_config(checkpoint_dir):
     if not os.path.isfile(path):
         raise KerasLMError(f"{path} not found: a GPT-2 checkpoint folder needs "
                            f"{CONFIG_FILE} and {WEIGHTS_FILE}")
-    config = read_json(path, required=("n_embd", "n_layer", "n_head",
-                                       "n_positions", "vocab_size"))
+    sizes = ("n_embd", "n_layer", "n_head", "n_positions", "vocab_size")
+    config = read_json(path, required=sizes)
     model_type = config.get("model_type", "gpt2")
     if model_type != "gpt2":
         raise KerasLMError(f"{path} describes a {model_type!r} model; only "
                            "GPT-2 (model_type 'gpt2') checkpoints import")
-    for key in ("n_embd", "n_layer", "n_head", "n_positions", "vocab_size"):
+    for key in sizes:
         check_int(f"{path}: {key}", config[key], 1)
     activation = config.get("activation_function", "gelu_new")
     if activation not in ACTIVATIONS:
@@ -257,34 +257,27 @@ def import_gpt2(checkpoint_dir, run_dir, overwrite=False):
     '/.../runs/gpt2'
     """
     from keras_lm import runs
-    from keras_lm.io_utils import atomic_directory
+    from keras_lm.io_utils import atomic_directory, save_keras_model
 
     run_dir = os.path.abspath(run_dir)
     replaces = (lambda path: runs.RunDirectory(path).exists()) if overwrite \
         else None
     with atomic_directory(run_dir, replaces, "keras-lm run directory") as tmp:
-        _write_run(checkpoint_dir, tmp)
+        model, tokenizer, model_config = load_gpt2(checkpoint_dir)
+        config = runs.new_run_config(
+            "transformer", model_config,
+            {"data": {"source": None},
+             "tokenizer": {"kind": tokenizer.kind, "vocab_size": None}},
+            _finetuning_recipe(model_config))
+        config["imported_from"] = {"format": "huggingface-gpt2",
+                                   "path": os.path.abspath(checkpoint_dir)}
+        config["finished"] = True
+        run = runs.RunDirectory(tmp)
+        os.makedirs(run.checkpoints)
+        tokenizer.save(tmp)
+        best = os.path.join(run.checkpoints, "best.weights.h5")
+        model.save_weights(best)
+        _link_or_copy(best, os.path.join(run.checkpoints, "last.weights.h5"))
+        save_keras_model(model, run.model_path)
+        run.write_config(config)
     return run_dir
-
-
-def _write_run(checkpoint_dir, run_dir):
-    from keras_lm import runs
-    from keras_lm.io_utils import save_keras_model
-
-    model, tokenizer, model_config = load_gpt2(checkpoint_dir)
-    config = runs.new_run_config(
-        "transformer", model_config,
-        {"data": {"source": None},
-         "tokenizer": {"kind": tokenizer.kind, "vocab_size": None}},
-        _finetuning_recipe(model_config))
-    config["imported_from"] = {"format": "huggingface-gpt2",
-                               "path": os.path.abspath(checkpoint_dir)}
-    config["finished"] = True
-    run = runs.RunDirectory(run_dir)
-    os.makedirs(run.checkpoints)
-    tokenizer.save(run_dir)
-    best = os.path.join(run.checkpoints, "best.weights.h5")
-    model.save_weights(best)
-    _link_or_copy(best, os.path.join(run.checkpoints, "last.weights.h5"))
-    save_keras_model(model, run.model_path)
-    run.write_config(config)

@@ -6,6 +6,7 @@ works with every command its task supports. A run whose task lacks the
 capability gets one line naming the commands that do apply to it.
 """
 
+from keras_lm.cli.flags import refuse_unaccepted
 from keras_lm.errors import KerasLMError
 from keras_lm.registry import family as find_family
 from keras_lm.runs import RunDirectory
@@ -58,3 +59,11 @@ def _listing(commands):
 def describe(path):
     """"RUN, a gru run" (for "--flag does not apply to ...")."""
     return f"{path}, a {RunDirectory(path).family()} run"
+
+
+def load_task(path, command, options, method):
+    """The run's task with its model loaded, once `command` applies to it
+    and its `method` takes every one of the given `options`."""
+    task_class = task_class_for(path, command)
+    refuse_unaccepted(options, getattr(task_class, method), describe(path))
+    return RunDirectory(path).load()

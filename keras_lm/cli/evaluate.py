@@ -8,7 +8,7 @@ token accuracy, and a few examples).
 """
 
 from keras_lm.cli import flags
-from keras_lm.cli.capabilities import describe, task_class_for
+from keras_lm.cli.capabilities import load_task
 
 #: The flags passed on to the task's `evaluate` (when given; a flag it
 #: does not take is refused).
@@ -37,13 +37,9 @@ def add_parser(commands):
 
 
 def run(args):
-    from keras_lm.runs import RunDirectory
-
-    task_class = task_class_for(args.run_dir, "evaluate")
     options = flags.given(args, SETTINGS)
-    flags.refuse_unaccepted(options, task_class.evaluate,
-                            describe(args.run_dir))
-    print_scores(RunDirectory(args.run_dir).load().evaluate(**options))
+    task = load_task(args.run_dir, "evaluate", options, "evaluate")
+    print_scores(task.evaluate(**options))
 
 
 def print_scores(scores):

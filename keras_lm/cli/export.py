@@ -5,7 +5,7 @@ SavedModel that takes and returns raw strings (`task.export`).
 """
 
 from keras_lm.cli import flags
-from keras_lm.cli.capabilities import describe, task_class_for
+from keras_lm.cli.capabilities import load_task
 
 #: The flags passed on to the task's `export` (when given; a flag it does
 #: not take is refused): what the SavedModel's `serving_default` uses.
@@ -26,14 +26,10 @@ def add_parser(commands):
 
 
 def run(args):
-    from keras_lm.runs import RunDirectory
     from keras_lm.serving import default_export_path
 
-    task_class = task_class_for(args.run_dir, "export")
     options = flags.given(args, SETTINGS)
-    flags.refuse_unaccepted(options, task_class.export,
-                            describe(args.run_dir))
-    task = RunDirectory(args.run_dir).load()
+    task = load_task(args.run_dir, "export", options, "export")
     path = task.export(args.out or default_export_path(args.run_dir),
                        **options)
     print(f"exported {path}")

@@ -41,7 +41,7 @@ def run(args):
     from keras_lm.runs import RunDirectory, finetune
 
     task_class = task_class_for(args.run_dir, "finetune")
-    training = flags.given_settings(args, training_settings())
+    training = flags.given(args, training_settings())
     flags.refuse(training, task_class.UNUSED_TRAINING_FIELDS,
                  describe(args.run_dir))
     source = RunDirectory(args.run_dir)

@@ -1,6 +1,5 @@
-"""The flags of the `keras-lm` commands, in one place: the flags of library
-settings (`add_settings`, for the `Setting`s that `keras_lm.cli.settings`
-reads off a model, a task and `TrainingConfig`) and the flags that several
+"""The flags of the `keras-lm` commands: those of library settings
+(`add_settings`, for `keras_lm.cli.settings`) and those that several
 commands share (`--data-dir`, `--strategy`, `--verbose`, sampling, beam
 search).
 
@@ -55,7 +54,7 @@ def add_settings(parser, settings):
     defaults to None ("not given")."""
     for setting in settings:
         kind, choices = _value_type(setting.annotation, setting.default)
-        kwargs = {"default": None, "dest": setting.attribute,
+        kwargs = {"default": None,
                   "help": _help(setting.doc, setting.default)}
         if kind is bool:
             # A switch that is on by default is turned off by --no-NAME.
@@ -125,31 +124,23 @@ def add_beam_search(parser, max_length=True):
 
 
 def given(args, names):
-    """`{name: value}` of the flags among `names` that were given."""
+    """`{name: value}` of the flags among `names` (or the `Setting`s among
+    `names`) that were given."""
+    names = [getattr(name, "name", name) for name in names]
     return {name: getattr(args, name) for name in names
             if getattr(args, name, None) is not None}
 
 
-def given_settings(args, settings):
-    """`{setting name: value}` of the `Setting`s whose flags were given."""
-    return {s.name: getattr(args, s.attribute) for s in settings
-            if getattr(args, s.attribute, None) is not None}
-
-
-def accepts(function, name):
-    """Whether `function` takes a keyword argument `name`."""
-    parameters = inspect.signature(function).parameters.values()
-    return any(p.name == name and p.kind in (p.POSITIONAL_OR_KEYWORD,
-                                             p.KEYWORD_ONLY)
-               or p.kind == p.VAR_KEYWORD for p in parameters)
-
-
 def refuse_unaccepted(options, function, where):
     """A one-line error for the first of the given `options` that
-    `function` does not take: "--beam-width does not apply to WHERE"."""
-    for name in options:
-        if not accepts(function, name):
-            raise KerasLMError(f"{flag_of(name)} does not apply to {where}")
+    `function` does not take as a keyword: "--beam-width does not apply to
+    WHERE"."""
+    parameters = inspect.signature(function).parameters.values()
+    if any(p.kind == p.VAR_KEYWORD for p in parameters):
+        return
+    refuse(options, set(options) - {
+        p.name for p in parameters
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}, where)
 
 
 def refuse(options, names, where):
@@ -157,11 +148,3 @@ def refuse(options, names, where):
     for name in options:
         if name in names:
             raise KerasLMError(f"{flag_of(name)} does not apply to {where}")
-
-
-def signature_defaults(function):
-    """`{name: default}` of `function`'s arguments that have one."""
-    return {p.name: p.default
-            for p in inspect.signature(function).parameters.values()
-            if p.default is not p.empty}
-

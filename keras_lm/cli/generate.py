@@ -8,7 +8,7 @@ export` wrote from one.
 import sys
 
 from keras_lm.cli import flags
-from keras_lm.cli.capabilities import describe, task_class_for
+from keras_lm.cli.capabilities import load_task
 
 #: The flags passed on to the task's `predict_text` (when given).
 SETTINGS = ("max_new_tokens", "temperature", "top_k", "top_p", "seed",
@@ -30,35 +30,23 @@ def add_parser(commands):
 
 def run(args):
     from keras_lm.errors import KerasLMError
-    from keras_lm.serving import is_saved_model
+    from keras_lm.serving import (generate_with_export, is_saved_model,
+                                  load_export)
 
     if any(not prompt for prompt in args.prompt):
         raise KerasLMError("--prompt is empty; give at least one character")
     options = flags.given(args, SETTINGS)
     if is_saved_model(args.source):
-        texts = _generate_with_export(args.source, args.prompt, options)
+        flags.refuse_unaccepted(options, generate_with_export,
+                                f"{args.source}, a SavedModel")
+        texts = generate_with_export(load_export(args.source), args.prompt,
+                                     **options)
     else:
-        texts = _generate_with_run(args.source, args.prompt, options)
+        task = load_task(args.source, "generate", options, "predict_text")
+        warn_about_unknown_tokens(task.tokenizer, args.prompt)
+        texts = task.predict_text(args.prompt, **options)
     for text in texts:
         print(text)
-
-
-def _generate_with_run(path, prompts, options):
-    from keras_lm.runs import RunDirectory
-
-    task_class = task_class_for(path, "generate")
-    flags.refuse_unaccepted(options, task_class.predict_text, describe(path))
-    task = RunDirectory(path).load()
-    warn_about_unknown_tokens(task.tokenizer, prompts)
-    return task.predict_text(prompts, **options)
-
-
-def _generate_with_export(path, prompts, options):
-    from keras_lm.serving import generate_with_export, load_export
-
-    flags.refuse_unaccepted(options, generate_with_export,
-                            f"{path}, a SavedModel")
-    return generate_with_export(load_export(path), prompts, **options)
 
 
 def warn_about_unknown_tokens(tokenizer, prompts):

@@ -26,24 +26,18 @@ PYTHON_ONLY_TRAINING_FIELDS = ("final_learning_rate_ratio", "clipnorm",
 
 @dataclasses.dataclass(frozen=True)
 class Setting:
-    """One library setting offered as a flag: its Python `name`, where the
-    parsed value lands (`dest`, usually the name), its default and
-    annotation (for the flag's type and help), and its documentation."""
+    """One library setting offered as a flag: its `name` (also the parsed
+    arguments' attribute), its default and annotation (for the flag's type
+    and help), and its documentation."""
 
     name: str
     default: object = None
     annotation: object = None
     doc: str = ""
-    dest: str = ""
-
-    @property
-    def attribute(self):
-        """The parsed arguments' attribute that holds the flag's value."""
-        return self.dest or self.name
 
     @property
     def flag(self):
-        return flag_of(self.attribute)
+        return flag_of(self.name)
 
 
 def flag_of(name):
@@ -65,8 +59,8 @@ def model_settings(family):
 
 def option_settings(task_class):
     """The `Setting`s of a task's `Options` dataclass; its `source` field is
-    the `--data` flag."""
-    return [dataclasses.replace(s, dest="data") if s.name == "source" else s
+    the `--data` flag (the setting "data")."""
+    return [dataclasses.replace(s, name="data") if s.name == "source" else s
             for s in dataclass_settings(task_class.Options)]
 
 

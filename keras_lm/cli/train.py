@@ -1,10 +1,8 @@
 """`keras-lm train NAME`: train a model of a registered family.
 
-There is one subcommand per family in `keras_lm.registry`, and its flags are
-read off the library (see `keras_lm.cli.flags`): the model class's
-constructor arguments, the task's `Options` (`source` is `--data`) and the
-`TrainingConfig` fields the task uses. A family registered with
-`register_family` is therefore a `train` subcommand with no change here.
+There is one subcommand per family in `keras_lm.registry`, its flags read
+off the library (`keras_lm.cli.settings`), so a family registered with
+`register_family` is a `train` subcommand with no change here.
 
     keras-lm train gru --preset tiny --out runs/quickstart
     keras-lm train seq2seq --data spa-eng.zip --reverse --attention dot
@@ -67,10 +65,10 @@ def _check_unique(name, groups):
     seen = set(RUN_FLAGS)
     for _, group in groups:
         for setting in group:
-            if setting.attribute in seen:
+            if setting.name in seen:
                 raise TypeError(f"family {name!r}: {setting.flag} would set "
                                 "two settings; rename one of them")
-            seen.add(setting.attribute)
+            seen.add(setting.name)
 
 
 def run(args):
@@ -79,12 +77,12 @@ def run(args):
     from keras_lm.runs import RunDirectory, train
 
     family = find_family(args.family)
-    options, model, training = (flags.given_settings(args, group)
+    options, model, training = (flags.given(args, group)
                                 for _, group in setting_groups(family))
     preset = get_preset(args.preset, family.name) if args.preset else {}
     options = {**{k: v for k, v in preset.items()
                   if k not in PRESET_SECTIONS}, **options}
-    data = options.pop("source", preset.get("data"))
+    data = options.pop("data", preset.get("data"))
     out = args.out or default_out(family.name)
     history = train(
         family.name, out, data=data,

@@ -67,7 +67,6 @@ class PairSource:
         return len(self.pairs)
 
 
-
 def parse_anki_lines(lines, reverse=False):
     """Parses `English<TAB>Other[<TAB>...]` lines.
 
@@ -278,7 +277,6 @@ def load_pairs(source=None, reverse=False, source_column=None,
     if os.path.exists(source):
         raise KerasLMError(f"{source}: pair files must end in .txt, .tsv, "
                            ".zip (Anki), .jsonl or .csv")
-    result = load_tfds_pairs(source, source_column, target_column,
-                             reverse=reverse, data_dir=data_dir,
-                             max_examples=max_examples)
-    return result
+    return load_tfds_pairs(source, source_column, target_column,
+                           reverse=reverse, data_dir=data_dir,
+                           max_examples=max_examples)

@@ -1,3 +1,3 @@
-"""Evaluation: perplexity and bits per character of a language-model run
-(`language_model.evaluate_run`), translation/summary metrics
-(`translation_metrics`), and attention plots (`attention_plot`)."""
+"""Evaluation: perplexity and bits per character of a language model
+(`language_model`), scores of a translator (`translation`,
+`translation_metrics`), and attention plots (`attention_plot`)."""

@@ -84,10 +84,6 @@ def plot_translation_attention(translator, text, path, beam_width=4,
     """Translates `text` with a `Translator` and writes its attention
     heatmap to `path`, labelled with the source and generated tokens.
     Returns the translation."""
-    if translator.model.attention == "none":
-        raise KerasLMError("this model has no attention (attention='none'); "
-                           "train with attention 'additive' or 'dot' to "
-                           "plot it")
     translation, weights, source_labels, target_labels = \
         translator.translate_with_attention(text, beam_width, length_penalty,
                                             max_length)

@@ -11,10 +11,6 @@ from keras_lm.data import language_model_dataset
 from keras_lm.errors import check_int
 
 
-def _count_words(text):
-    return max(len(text.split()), 1)
-
-
 def _evaluation_model(task, training):
     """The task's model, or for a stateful RNN its stateful twin (same
     weights) at the training batch size, whose state carries across the
@@ -65,7 +61,7 @@ def evaluate_language_model(task, data=None, data_dir=None, max_batches=None,
     # The windows cover a prefix-sized share of the text; scale counts to it.
     covered = tokens / max(len(ids), 1)
     characters = len(text) * covered
-    words = _count_words(text) * covered
+    words = max(len(text.split()), 1) * covered
     nats = loss * tokens
     return {
         "loss": loss,

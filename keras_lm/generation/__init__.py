@@ -1,11 +1,8 @@
 """Decoding for every model: one sampling loop and one beam search, both
-compiled with XLA and both written against one decoder protocol
-(`keras_lm.generation.protocol`), plus their text-level wrappers.
-
-`generate_ids` is the entry to both loops (`beam_width=1` samples, more
-runs beam search); `generate_text` puts a tokenizer around it. A `Seq2Seq`
-decodes through the same loops from the prompt `[START]`: `greedy_decode`,
-`sample_sequences`, `beam_search`, `best_sequences`.
+compiled with XLA and written against one decoder protocol
+(`keras_lm.generation.protocol`). `generate_ids` is the entry to both,
+`generate_text` puts a tokenizer around it, and `greedy_decode`,
+`sample_sequences`, `beam_search` and `best_sequences` decode a `Seq2Seq`.
 """
 
 from keras_lm.generation.beam_search import (BeamSearchResult, beam_search,

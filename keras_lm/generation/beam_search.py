@@ -26,10 +26,8 @@ With a Python-int beam width every shape is static and the loop compiles
 with XLA (one program per width); a scalar-tensor width runs the same loop
 without XLA, so a SavedModel signature can take the width as an input.
 
-A `Seq2Seq` decodes from the prompt `[START]` with `inputs=source_ids`
-(`beam_search`, `best_sequences`); its outputs are right-padded with 0
-after END, END itself kept, so a row without END hit `max_length`.
-`TargetSpecials.decode` (keras_lm.tokenizers) turns a row into text.
+`beam_search` and `best_sequences` decode a `Seq2Seq` as
+`keras_lm.generation.seq2seq` describes.
 """
 
 import collections
@@ -81,21 +79,10 @@ def beam_loop(model, weights, inputs, buffer, prompt_lengths, ends,
     `(batch, beam_width, length)` (the prompts included) and float32
     `(batch, beam_width)` twice.
     """
-    with stateless_weights(model, weights):
-        return search(model, inputs, buffer, prompt_lengths, ends,
-                      beam_width, length_penalty, end_id)
-
-
-def search(model, inputs, buffer, prompt_lengths, ends, beam_width,
-           length_penalty, end_id):
-    """`beam_loop` on the model's own variables (for callers that are
-    already inside a compiled function and a `keras.StatelessScope`)."""
     k = beam_width
     alpha = tf.cast(length_penalty, tf.float32)
     batch_size = static_or_dynamic(buffer, 0)
     length = static_or_dynamic(buffer, 1)
-    context, state = model.start_decoding(inputs, batch_size, length)
-    context, state = repeat_rows(context, k), repeat_rows(state, k)
     banned = model.decoding_banned_ids
     beams = tf.range(k)
     positions = tf.range(length)
@@ -143,18 +130,22 @@ def search(model, inputs, buffer, prompt_lengths, ends, beam_width,
         return keep_shapes((step + 1, state, sequences, log_probs, finished,
                             lengths), loop_vars)
 
-    loop_vars = (
-        tf.constant(0),
-        state,
-        tf.repeat(buffer[:, None, :], k, axis=1),
-        tf.tile(tf.where(beams == 0, 0.0, MASKED)[None, :], [batch_size, 1]),
-        tf.zeros([batch_size, k], tf.bool),
-        tf.zeros([batch_size, k], tf.int32),
-    )
-    _, _, sequences, log_probs, _, lengths = tf.while_loop(
-        lambda step, _s, _q, _p, finished, _n:
-            (step < num_steps) & ~tf.reduce_all(finished),
-        body, loop_vars)
+    with stateless_weights(model, weights):
+        context, state = model.start_decoding(inputs, batch_size, length)
+        context, state = repeat_rows(context, k), repeat_rows(state, k)
+        loop_vars = (
+            tf.constant(0),
+            state,
+            tf.repeat(buffer[:, None, :], k, axis=1),
+            tf.tile(tf.where(beams == 0, 0.0, MASKED)[None, :],
+                    [batch_size, 1]),
+            tf.zeros([batch_size, k], tf.bool),
+            tf.zeros([batch_size, k], tf.int32),
+        )
+        _, _, sequences, log_probs, _, lengths = tf.while_loop(
+            lambda step, _s, _q, _p, finished, _n:
+                (step < num_steps) & ~tf.reduce_all(finished),
+            body, loop_vars)
     scores = log_probs / _penalty(lengths, alpha)
     # Beams come out of top_k ranked by the last step's scores; re-sort so
     # the order holds whatever step the loop stopped at.
@@ -162,15 +153,6 @@ def search(model, inputs, buffer, prompt_lengths, ends, beam_width,
     return (tf.gather(sequences, order, batch_dims=1),
             tf.gather(log_probs, order, batch_dims=1),
             tf.gather(scores, order, batch_dims=1))
-
-
-def compiled_beam_loop(model, jit_compile=True):
-    """Returns the compiled `beam_loop` for `model`, built once per model
-    (it traces once per Python-int beam width)."""
-    return compiled_for(model, ("beam", bool(jit_compile)),
-                        lambda: tf.function(
-                            lambda *args: beam_loop(model, *args),
-                            jit_compile=bool(jit_compile), autograph=False))
 
 
 def beam_search_ids(model, prompt_ids, prompt_lengths, max_new_tokens,
@@ -209,7 +191,8 @@ def beam_search_ids(model, prompt_ids, prompt_lengths, max_new_tokens,
     inputs = input_tensors(inputs)
     buffer, lengths, ends = prompt_buffer(model, prompt_ids, prompt_lengths,
                                           max_new_tokens)
-    sequences, log_probs, scores = compiled_beam_loop(model, jit_compile)(
+    loop = compiled_for(model, beam_loop, jit_compile)  # traced per width
+    sequences, log_probs, scores = loop(
         weight_tensors(model, weights, inputs), inputs, buffer, lengths, ends,
         beam_width, tf.cast(length_penalty, tf.float32),
         end_id_tensor(model, end_id))
@@ -223,14 +206,8 @@ def beam_search(model, source_ids, beam_width=4, max_length=32,
     model with a `decoding_start_id`).
 
     Args:
-        model: a `keras_lm.models.Seq2Seq`.
-        source_ids: int32 `(batch, source_length)`, right-padded with 0.
-        beam_width: hypotheses kept per source (>= 1; 1 equals greedy).
-        max_length: how many target tokens to generate at most (END included).
-        length_penalty: GNMT alpha (0 disables it).
-        jit_compile: compile with XLA (False runs the same graph unjitted);
-            by default XLA for an int `beam_width`, none for a tensor one.
-        weights: tensors to use as `model.weights` (an export's copies).
+        model, source_ids, max_length, weights: as for `greedy_decode`.
+        beam_width, length_penalty, jit_compile: as for `beam_search_ids`.
 
     Returns:
         a `BeamSearchResult`, best hypothesis first along axis 1;

@@ -2,20 +2,15 @@
 
 The whole loop (every decode step and every sampling decision) runs inside a
 single XLA-compiled `tf.while_loop`; Python is not called once per token.
-Each step feeds exactly one token to `model.decode_step` (the protocol of
-`keras_lm.generation.protocol`) with the state carried as tensors, so a new
-token costs one RNN step or one attention over the cached keys, never a
-re-run over the prefix.
+Each step feeds exactly one token to `model.decode_step` with the state
+carried as tensors, so a new token costs one RNN step or one attention over
+the cached keys, never a re-run over the prefix.
 
-Prompts of different lengths share the loop: the token buffer is written with
-the prompts first, and at each step a row either keeps its next prompt token
-(while it is still inside its prompt) or takes the sampled one. The buffer is
-padded to a multiple of `BUCKET` tokens so new prompt lengths rarely trigger a
-recompile. With a stop id (`end_id`), a row that has produced it produces
-padding (0) from then on, and the loop ends once every row has.
-
-`generate_ids(..., beam_width=N)` runs `keras_lm.generation.beam_search`
-instead, over the same buffer and protocol.
+Prompts of different lengths share the loop: at each step a row either keeps
+its next prompt token (while still inside its prompt) or takes the sampled
+one (see `prompt_buffer` for the buffer). With a stop id (`end_id`), a row
+that has produced it produces padding (0) from then on, and the loop ends
+once every row has.
 """
 
 import tensorflow as tf
@@ -35,36 +30,23 @@ def sampling_loop(model, weights, inputs, buffer, prompt_lengths, ends,
                   temperature, top_k, top_p, seed, end_id,
                   with_log_probs=False):
     """Fills the batch-major `buffer` `(batch, length)` from step 0 on, each
-    row up to (not including) its position in `ends` `(batch,)`.
-
-    The model's weights come in as tensors (`weights`, in `model.weights`
-    order) and are mapped onto its variables (`stateless_weights`), so the
-    compiled program reads no resource variables.
+    row up to (not including) its position in `ends` `(batch,)`, reading
+    `weights` (in `model.weights` order) through `stateless_weights`.
 
     Returns `(buffer, log_probs)`: the filled buffer, and per row the summed
     log-probability of its generated tokens (stop id included) under the
     model, before temperature and truncation; zeros unless `with_log_probs`
     (a Python bool, so plain sampling does not pay for them).
     """
-    with stateless_weights(model, weights):
-        return _fill_buffer(model, inputs, buffer, prompt_lengths, ends,
-                            temperature, top_k, top_p, seed, end_id,
-                            with_log_probs)
-
-
-def _fill_buffer(model, inputs, buffer, prompt_lengths, ends,
-                 temperature, top_k, top_p, seed, end_id, with_log_probs):
     batch_size = static_or_dynamic(buffer, 0)
-    context, state = model.start_decoding(inputs, batch_size,
-                                          static_or_dynamic(buffer, 1))
-    banned = model.decoding_banned_ids
     # Time-major, so writing one step's tokens is an in-place row update.
     tokens = tf.transpose(buffer)
     num_steps = tf.reduce_max(ends) - 1
 
     def body(step, tokens, state, log_probs, finished):
         logits, state = model.decode_step(tokens[step], state, step, context)
-        logits = mask_banned(tf.cast(logits, tf.float32), banned)
+        logits = mask_banned(tf.cast(logits, tf.float32),
+                             model.decoding_banned_ids)
         sampled = sample_next_token(logits, temperature, top_k, top_p,
                                     tf.stack([seed, step]))
         position = step + 1
@@ -82,26 +64,22 @@ def _fill_buffer(model, inputs, buffer, prompt_lengths, ends,
                                              next_tokens[None])
         return step + 1, tokens, state, log_probs, finished
 
-    _, tokens, _, log_probs, _ = tf.while_loop(
-        lambda step, _t, _s, _p, finished:
-            (step < num_steps) & ~tf.reduce_all(finished),
-        body,
-        (tf.constant(0), tokens, state, tf.zeros([batch_size], tf.float32),
-         tf.zeros([batch_size], tf.bool)),
-    )
+    with stateless_weights(model, weights):
+        context, state = model.start_decoding(inputs, batch_size,
+                                              static_or_dynamic(buffer, 1))
+        _, tokens, _, log_probs, _ = tf.while_loop(
+            lambda step, _t, _s, _p, finished:
+                (step < num_steps) & ~tf.reduce_all(finished),
+            body,
+            (tf.constant(0), tokens, state,
+             tf.zeros([batch_size], tf.float32),
+             tf.zeros([batch_size], tf.bool)))
     return tf.transpose(tokens), log_probs
 
 
 def compiled_decode_loop(model, jit_compile=True):
-    """Returns the compiled sampling loop for `model`, built once per model.
-
-    `jit_compile=True` is explicit: Keras' "auto" leaves XLA off on the CPU.
-    `jit_compile=False` runs the same graph without XLA.
-    """
-    return compiled_for(model, ("sample", bool(jit_compile)),
-                        lambda: tf.function(
-                            lambda *args: sampling_loop(model, *args),
-                            jit_compile=bool(jit_compile), autograph=False))
+    """The compiled `sampling_loop` of `model` (see `compiled_for`)."""
+    return compiled_for(model, sampling_loop, jit_compile)
 
 
 def generate_ids(model, prompt_ids, prompt_lengths, max_new_tokens,

@@ -36,8 +36,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-#: Large enough to zero a probability, small enough to stay finite in float32.
-MASKED = -1e9
+from keras_lm.layers.multi_head_self_attention import MASKED
 
 #: Buffers are rounded up to a multiple of this many tokens, so that XLA
 #: compiles one program per bucket instead of one per prompt length.
@@ -46,12 +45,19 @@ BUCKET = 64
 _compiled = weakref.WeakKeyDictionary()
 
 
-def compiled_for(model, key, make):
-    """`make()` once per `(model, key)`: the compiled loops of a model live
-    as long as the model does."""
+def compiled_for(model, loop, jit_compile=True):
+    """`loop(model, ...)` as a `tf.function`, made once per model and
+    setting: the compiled loops of a model live as long as the model does.
+
+    `jit_compile=True` is explicit: Keras' "auto" leaves XLA off on the CPU.
+    `jit_compile=False` runs the same graph without XLA.
+    """
     functions = _compiled.setdefault(model, {})
+    key = (loop, bool(jit_compile))
     if key not in functions:
-        functions[key] = make()
+        functions[key] = tf.function(lambda *args: loop(model, *args),
+                                     jit_compile=bool(jit_compile),
+                                     autograph=False)
     return functions[key]
 
 
@@ -145,11 +151,10 @@ def prompt_buffer(model, prompt_ids, prompt_lengths, max_new_tokens):
     if known_lengths is not None and known_new is not None:
         longest = int(known_lengths.max())
         needed = longest + int(known_new)
-        length = -(-needed // BUCKET) * BUCKET
     else:
         longest = tf.reduce_max(prompt_lengths)
         needed = longest + max_new_tokens
-        length = (needed + BUCKET - 1) // BUCKET * BUCKET
+    length = (needed + BUCKET - 1) // BUCKET * BUCKET
     if model.max_sequence_length is not None:
         tf.debugging.assert_less_equal(
             needed, model.max_sequence_length,

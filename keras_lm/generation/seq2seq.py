@@ -73,16 +73,10 @@ def sample_sequences(model, source_ids, max_length, temperature=1.0, top_k=0,
     """Samples one target sequence per source.
 
     Args:
-        model: a `keras_lm.models.Seq2Seq`.
-        source_ids: int32 `(batch, source_length)`, right-padded with 0.
-        max_length: how many target tokens to generate at most (END included).
-        temperature: 0 decodes greedily, otherwise the softmax temperature.
-        top_k: keep the k most likely tokens (0 keeps all).
-        top_p: keep the smallest set of tokens whose mass reaches p (1 keeps
-            all).
-        seed: int; the same seed gives the same sequences.
-        jit_compile: compile with XLA (False runs the same graph unjitted).
-        weights: tensors to use as `model.weights` (an export's copies).
+        model, source_ids, max_length, jit_compile, weights: as for
+            `greedy_decode`.
+        temperature, top_k, top_p, seed: as for
+            `keras_lm.generation.generate_ids` (temperature 0 is greedy).
 
     Returns:
         int32 `(batch, max_length)`, right-padded with 0 after END.

@@ -9,9 +9,7 @@ from keras_lm.generation.sampling import check_sampling_knobs
 
 def check_sampling_args(max_new_tokens, temperature, top_k, top_p, seed=0,
                         beam_width=1, length_penalty=0.0):
-    """Raises a one-line `KerasLMError` for an out-of-range sampling or
-    beam-search knob (NaN, infinity and counts past int32, which the
-    compiled loops take, included)."""
+    """`check_sampling_knobs`, and the token count and beam-search knobs."""
     check_int("max_new_tokens", max_new_tokens, 1)
     check_sampling_knobs(temperature, top_k, top_p, seed)
     check_int("beam_width", beam_width, 1, hint=" (1 samples)")

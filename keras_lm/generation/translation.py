@@ -11,7 +11,8 @@ import numpy as np
 
 from keras_lm.errors import KerasLMError
 from keras_lm.generation.beam_search import best_sequences, check_decoding
-from keras_lm.generation.seq2seq import sample_sequences
+from keras_lm.generation.seq2seq import (generated_attention,
+                                         sample_sequences)
 from keras_lm.tokenizers import target_specials
 
 #: Rows per decoding call; the last chunk is padded to it, so one XLA
@@ -140,31 +141,25 @@ class Translator:
                                  max_length=None):
         """Translates one text and returns what the decoder attended to.
 
-        The translation comes from beam search; its attention weights are
-        those the decoder computes when it is fed that very translation
-        (attention comes after the decoder LSTM, so teacher forcing
-        reproduces the decoding steps exactly).
+        The translation comes from beam search, its attention weights from
+        `keras_lm.generation.seq2seq.generated_attention`.
 
         Returns:
             `(translation, weights, source_labels, target_labels)`, `weights`
             of shape `(len(target_labels), len(source_labels))`; the last
             target label is `</s>` when the translation ended with END.
         """
+        if self.model.attention == "none":
+            raise KerasLMError("this model has no attention (attention="
+                               "'none'); train with attention 'additive' or "
+                               "'dot' to see it")
         check_decoding(beam_width, max_length, length_penalty)
         specials = self.specials
         ids = self.source_ids([text])
         row = self.decode_ids(ids, beam_width, max_length, length_penalty)[0]
-        produced = []
-        for token in row.tolist():
-            if token == 0:
-                break
-            produced.append(token)
-            if token == specials.end_id:
-                break
-        decoder_inputs = np.asarray([[specials.start_id] + produced[:-1]],
-                                    np.int32)
-        weights = np.asarray(self.model.attention_weights(
-            (ids, decoder_inputs)))[0]
+        produced = [t for t in row.tolist() if t]  # END, then padding (0)
+        weights = np.asarray(generated_attention(self.model, ids,
+                                                 row[None]))[0]
         tokens = [t for t in ids[0].tolist() if t]
         source_labels = [self.token_label(self.source_tokenizer, t)
                          for t in tokens]

@@ -16,9 +16,12 @@ import math
 import keras
 from keras import ops
 
-# Added to masked scores (in float32, before the softmax). Finite, so a row
-# whose keys are all masked yields a uniform average instead of NaNs.
-_MASKED = -1e9
+from keras_lm.errors import KerasLMError
+
+#: Added to masked scores (in float32, before the softmax): it zeroes a
+#: probability, and being finite, a row whose keys are all masked yields a
+#: uniform average instead of NaNs.
+MASKED = -1e9
 #: Decoding reads the cache in blocks of this many positions (see
 #: `_attend_one_query`).
 _DECODE_BLOCK = 64
@@ -62,9 +65,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         causal: if True (the default) position `i` attends to `0..i` only.
         training: enables the attention dropout.
 
-    `call_with_cache(x, cache, index)` runs `x` (`(batch, t, d_model)`, the
-    tokens at positions `index..index + t - 1`) against a key/value cache and
-    returns `(output, new_cache)`; see `initial_cache` for the layout.
+    Decoding runs `call_with_cache` against a key/value cache instead.
 
     Example:
 
@@ -89,7 +90,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                  kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
         if num_heads <= 0 or d_model % num_heads:
-            raise ValueError(
+            raise KerasLMError(
                 f"num_heads={num_heads} does not divide d_model={d_model}; "
                 f"choose num_heads so that d_model % num_heads == 0")
         self.d_model = d_model
@@ -147,7 +148,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         # The softmax runs in float32, also under a mixed precision policy.
         scores = ops.cast(scores, "float32")
         if mask is not None:
-            scores = ops.where(mask, scores, _MASKED)
+            scores = ops.where(mask, scores, MASKED)
         weights = ops.cast(ops.softmax(scores, axis=-1), value.dtype)
         weights = self.dropout_layer(weights, training=training)
         return self._merge_heads(ops.matmul(weights, value))
@@ -189,7 +190,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                 `(batch, num_heads, max_length, head_dim)` tensors.
             index: int or scalar int32 tensor, the position of `x[:, 0]`.
                 Requires `index + t <= max_length`.
-            training: enables the attention dropout.
+            training: as for `call`.
 
         Returns:
             `(output, new_cache)`: output `(batch, t, d_model)` and the cache,
@@ -265,7 +266,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         keys = ops.cast(key_cache, "float32")  # (batch, heads, keys, dim)
         scores = ops.sum(query * keys, axis=-1)  # (batch, heads, keys)
         key_positions = ops.arange(ops.shape(keys)[2], dtype="int32")
-        scores = ops.where(key_positions <= index, scores, _MASKED)
+        scores = ops.where(key_positions <= index, scores, MASKED)
         weights = ops.softmax(scores, axis=-1)[..., None]  # (b, h, k, 1)
         values = ops.cast(value_cache, "float32")
         attended = ops.sum(weights * values, axis=2, keepdims=True)

@@ -1,34 +1,20 @@
 """The contract every decoder-only language model in keras-lm fulfils.
 
 A `CausalLM` is a `keras.Model` whose `call(token_ids)` returns next-token
-logits of shape `(batch, time, vocab_size)` for training with `model.fit`, and
-which can also advance one token at a time with an explicit cache, through
-the decoder protocol that every decodable model shares (see
-`keras_lm.generation.protocol`):
-
-    context, cache = model.start_decoding(None, batch_size, max_length)
-    logits, cache = model.decode_step(token_ids, cache, index, context)
-
-A language model is conditioned on nothing but its prompt, so `context` is
-`()`; a family supplies only `initial_cache(batch_size, max_length)` and
-`decode_step`. The cache is a nested structure of batch-major tensors (the
-recurrent state of an RNN, the keys and values of a Transformer) that is
-*passed in and returned*, never kept in layer variables. That is what lets
-one compiled sampling loop and one beam search (`keras_lm.generation`) and
-one SavedModel export (`keras_lm.export`) serve every model, and it keeps
-concurrent serving calls independent of each other.
+logits `(batch, time, vocab_size)` for `model.fit`, and which advances one
+token at a time through the decoder protocol of every decodable model
+(`keras_lm.generation.protocol`). Nothing but its prompt conditions a
+language model, so a family supplies only `initial_cache(batch_size,
+max_length)` and `decode_step`; the cache (an RNN's state, a Transformer's
+keys and values) is passed in and returned, never kept in layer variables.
 """
 
 import keras
 
 
 class CausalLM(keras.Model):
-    """Base class of the decoder-only language models.
-
-    Subclasses implement `call`, `initial_cache` and `decode_step`, and set
-    `max_sequence_length` (None when the model has no context limit, as an
-    RNN has none).
-    """
+    """Base class of the decoder-only language models: subclasses implement
+    `call`, `initial_cache` and `decode_step`."""
 
     #: Longest sequence (prompt plus generated tokens) the model can attend
     #: over; None for recurrent models, whose state summarises any prefix.

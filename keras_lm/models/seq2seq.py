@@ -22,32 +22,21 @@ Padding (id 0) is masked on both sides: the encoder LSTM skips padded
 source positions (so its final state is the state after the last real
 token) and attention gives them zero weight, so the logits do not depend on
 how much padding a source has. The decoder LSTM is masked too; the loss
-should ignore padded targets (`ignore_class=0`, see `masked_loss`;
-`keras_lm.training.metrics.compile_seq2seq` compiles with it).
+should ignore padded targets (`ignore_class=0`, see `masked_loss`).
 
-Inference: the decoder protocol of every decodable model (see
-`keras_lm.generation.protocol`), which the shared sampling loop and beam
-search drive. The encoder runs once, then the decoder advances one token
-at a time carrying its state as tensors, never as layer variables:
-
-    memory, state = model.start_decoding(source_ids, batch_size, max_length)
-    logits, state = model.decode_step(token_ids, state, index, memory)
-
-`memory` (the encoder outputs, attention keys and source mask) and `state`
-(`[h, c]`) are batch-major. Decoding starts from START
-(`decoding_start_id`), ends at END (`decoding_end_id`) and never produces
-padding or START (`decoding_banned_ids`).
+Inference follows the decoder protocol (`keras_lm.generation.protocol`):
+the encoder runs once (`start_decoding`), then `decode_step` advances the
+decoder one token at a time, its `[h, c]` carried as tensors.
 """
 
 import keras
 from keras import ops
 
 from keras_lm.errors import KerasLMError
+from keras_lm.layers.multi_head_self_attention import MASKED
 
 ATTENTION_KINDS = ("none", "additive", "dot")
 
-# Large enough to zero a probability, small enough to stay finite in float32.
-_MASKED = -1e9
 
 
 @keras.saving.register_keras_serializable(package="keras_lm")
@@ -170,7 +159,7 @@ class Seq2Seq(keras.Model):
         else:
             scores = ops.einsum("btu,bsu->bts", queries, keys)
         scores = ops.cast(scores, "float32")
-        scores = ops.where(ops.expand_dims(source_mask, 1), scores, _MASKED)
+        scores = ops.where(ops.expand_dims(source_mask, 1), scores, MASKED)
         weights = ops.softmax(scores, axis=-1)
         context = ops.einsum("bts,bsd->btd",
                              ops.cast(weights, values.dtype), values)
@@ -243,19 +232,8 @@ class Seq2Seq(keras.Model):
         return self.encode(inputs)
 
     def decode_step(self, token_ids, state, index, context):
-        """Feeds one target token per row.
-
-        Args:
-            token_ids: int32 `(batch,)`, the previous token (START first).
-            state: `[h, c]` from `start_decoding` or the previous step.
-            index: the position of `token_ids` (unused: the LSTM state
-                carries it).
-            context: the memory from `start_decoding`.
-
-        Returns:
-            `(logits, state)`: float32 `(batch, target_vocab_size)` and the
-            new `[h, c]`.
-        """
+        """Feeds one target token per row (START first); `state` is `[h,
+        c]`, `context` the memory, and the LSTM state carries `index`."""
         del index
         x = self.target_embedding(ops.convert_to_tensor(token_ids, "int32"))
         output, new_state = self.decoder_lstm.cell(x, list(state))

@@ -179,11 +179,7 @@ class TransformerLM(CausalLM):
                      max_sequence_length=max_sequence_length,
                      num_layers=num_layers, num_heads=num_heads,
                      d_model=d_model, mlp_dim=mlp_dim)
-        check_dropout(dropout)
-        if d_model % num_heads:
-            raise KerasLMError(
-                f"num_heads={num_heads} does not divide d_model={d_model}; "
-                f"choose num_heads so that d_model % num_heads == 0")
+        check_dropout(dropout)  # (each block's attention checks num_heads)
         self.vocab_size = vocab_size
         self.max_sequence_length = max_sequence_length
         self.num_layers = num_layers

@@ -14,10 +14,9 @@ The life of a task:
     task = TaskClass.create(config, data_dir)   # a new run: learns tokenizers
     task = TaskClass(config, tokenizers)        # a saved run
     fit(task, run, training)                    # -> task.model
-    task.evaluate(...), task.export(path, ...), task.predict(texts, ...)
+    task.evaluate(...), task.export(path, ...), task.predict_text(texts)
 """
 
-import dataclasses
 import os
 
 import numpy as np
@@ -154,8 +153,3 @@ class Task:
     def describe_data(self):
         """A line about the data read, printed before training (or "")."""
         return ""
-
-
-def option_fields(options_class):
-    """`{name: default}` of an `Options` dataclass, in declaration order."""
-    return {f.name: f.default for f in dataclasses.fields(options_class)}

@@ -3,23 +3,16 @@
 The task of the encoder-decoder family (`keras_lm.models.Seq2Seq`). A run
 directory holds two tokenizers (`source_tokenizer/`, `target_tokenizer/`;
 START and END come after the target vocabulary, see
-`keras_lm.tokenizers.TargetSpecials`) and config.json's "data" section
-says how the pairs were read, sampled and split, so evaluation re-derives
-the very same test split, and "data_stats" counts what was loaded, skipped
-and filtered.
+`keras_lm.tokenizers.TargetSpecials`). config.json's "data" section says
+how the pairs (`keras_lm.data.pair_readers.load_pairs`) were read, sampled
+and split by source sentence, so evaluation re-derives the very same test
+split, and "data_stats" counts what was loaded, skipped and filtered.
 
-Pairs come from `keras_lm.data.load_pairs` (the embedded date task by
-default, Anki `.txt`/`.zip`, `.jsonl`/`.csv`, or a tfds name), are split
-into train/validation/test by source sentence (deterministic by seed), and
-pairs longer than the caps are dropped. Length caps are in *tokens*:
-`max_source_length` source tokens and `max_target_length` target tokens (END
-comes on top, so decoding runs for at most `max_target_length + 1` steps).
-
-Translation (`predict_text`) refuses a source longer than
-`max_source_length` tokens with one `KerasLMError`; the exported SavedModel
-instead *truncates* sources to their first `max_source_length` tokens (a
-serving graph cannot raise a friendly error per row), and refuses empty
-ones.
+Length caps are in *tokens*: `max_source_length` source tokens and
+`max_target_length` target tokens (END comes on top); longer pairs are
+dropped from training. Translation (`predict_text`) refuses a longer source
+with one `KerasLMError`; the exported SavedModel instead *truncates* it (a
+serving graph cannot raise a friendly error per row).
 
 Example:
 
@@ -99,15 +92,19 @@ def task_of(source, task=None):
     return "summarization" if name in SUMMARIZATION_SOURCES else "translation"
 
 
+def _columns(data):
+    """How a run's "data" section reads a pair source: direction, columns."""
+    return dict(reverse=data.get("reverse", False),
+                source_column=data.get("source_column"),
+                target_column=data.get("target_column"))
+
+
 def load_pair_splits(data, data_dir=None):
     """`(PairSource, PairSplits, sampled_from)` of a run's "data" section:
     the pairs read, sampled and split as that run did."""
     source, max_examples = data["source"], data.get("max_examples")
     seed = data.get("seed", 0)
-    kwargs = dict(reverse=data.get("reverse", False),
-                  source_column=data.get("source_column"),
-                  target_column=data.get("target_column"),
-                  data_dir=data_dir, seed=seed)
+    kwargs = dict(_columns(data), data_dir=data_dir, seed=seed)
     if source == DATE_SOURCE:
         kwargs["num_date_pairs"] = max_examples or 20000
     elif tfds_pair_features(source) or not os.path.exists(source):
@@ -294,11 +291,8 @@ class Seq2SeqTask(Task):
                                    "fraction 0); pass data to evaluate on")
             task = task or data_config.get("task")
         else:
-            source = load_pairs(
-                recorded_source(data), data_dir=data_dir,
-                reverse=data_config.get("reverse", False),
-                source_column=data_config.get("source_column"),
-                target_column=data_config.get("target_column"))
+            source = load_pairs(recorded_source(data), data_dir=data_dir,
+                                **_columns(data_config))
             pairs = (source.splits or {}).get("test") or source.pairs
         if max_pairs is None and max_batches:
             max_pairs = max_batches * DECODE_BATCH

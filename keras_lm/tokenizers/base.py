@@ -14,6 +14,8 @@ from keras_lm.errors import KerasLMError
 from keras_lm.io_utils import read_json, write_text_atomically
 
 TOKENIZER_FILE = "tokenizer.json"
+#: The texts of ids 0 and 1 (`pad_id`, `unk_id`) of our own tokenizers.
+PAD, UNK = "<pad>", "<unk>"
 
 _registry = {}
 

@@ -172,11 +172,6 @@ class ByteBPETokenizer(Tokenizer):
     def vocab_size(self):
         return len(self.vocabulary)
 
-    @property
-    def end_of_text_id(self):
-        """The id of ``<|endoftext|>``, or None."""
-        return self.vocabulary.get(END_OF_TEXT)
-
     def _tokenizer(self):
         if self._backend is None:
             from tokenizers import Tokenizer as RustTokenizer
@@ -192,11 +187,6 @@ class ByteBPETokenizer(Tokenizer):
 
     def encode(self, text):
         return self._tokenizer().encode(text, add_special_tokens=False).ids
-
-    def encode_batch(self, texts):
-        """`encode` for a list of strings (parallel in the Rust backend)."""
-        return [e.ids for e in self._tokenizer().encode_batch(
-            list(texts), add_special_tokens=False)]
 
     def decode(self, ids):
         size, surface = len(self._surface), self._surface

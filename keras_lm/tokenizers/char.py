@@ -4,9 +4,6 @@ import tensorflow as tf
 
 from keras_lm.tokenizers.base import Tokenizer, register_tokenizer
 
-PAD = "<pad>"
-UNK = "<unk>"
-
 
 @register_tokenizer
 class CharTokenizer(Tokenizer):

@@ -33,19 +33,17 @@ The in-graph form needs tensorflow-text's ops: a process that loads an export
 with this tokenizer must ``import tensorflow_text`` first.
 """
 
-import functools
 import re
 
 import tensorflow as tf
 
 from keras_lm.errors import KerasLMError
-from keras_lm.tokenizers.base import (Tokenizer, import_tensorflow_text,
+from keras_lm.tokenizers.base import (PAD, UNK, Tokenizer,
+                                      import_tensorflow_text,
                                       register_tokenizer)
 from keras_lm.tokenizers.word import (char_class, is_punctuation,
                                       punctuation_class, whitespace_class)
 
-PAD = "<pad>"
-UNK = "<unk>"
 SPACE = "\u2581"
 SUFFIX = "##"
 BYTE_TOKENS = [f"<0x{b:02X}>" for b in range(256)]
@@ -55,6 +53,7 @@ DEFAULT_VOCAB_SIZE = 2000
 MIN_VOCAB_SIZE = len(RESERVED) + 42
 #: Words longer than this (in UTF-8 bytes) fall back to bytes.
 MAX_BYTES_PER_WORD = 100
+_HAS_SPACE = f"(?s).*{SPACE}.*"
 
 
 def _training_words(text):
@@ -203,11 +202,6 @@ def _wordpiece(word, vocab):
     return ids
 
 
-@functools.lru_cache(maxsize=None)
-def _space_pattern():
-    return f"(?s).*{SPACE}.*"
-
-
 class _SubwordGraphTokenizer(tf.Module):
     """The in-graph twin of `SubwordTokenizer` (tensorflow-text ops)."""
 
@@ -231,7 +225,7 @@ class _SubwordGraphTokenizer(tf.Module):
         marked = tf.strings.regex_replace(flat, " ", SPACE)
         pieces = self.wordpiece.tokenize(marked)  # [words, (pieces)]
         fallback = (tf.reduce_any(pieces == self.unk_id, axis=1)
-                    | tf.strings.regex_full_match(flat, _space_pattern()))
+                    | tf.strings.regex_full_match(flat, _HAS_SPACE))
         raw = tf.strings.bytes_split(flat)  # [words, (bytes)]
         byte_values = tf.reshape(tf.io.decode_raw(raw.flat_values, tf.uint8),
                                  [-1])

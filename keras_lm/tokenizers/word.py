@@ -29,10 +29,8 @@ import unicodedata
 import tensorflow as tf
 
 from keras_lm.errors import KerasLMError
-from keras_lm.tokenizers.base import Tokenizer, register_tokenizer
+from keras_lm.tokenizers.base import PAD, UNK, Tokenizer, register_tokenizer
 
-PAD = "<pad>"
-UNK = "<unk>"
 DEFAULT_VOCAB_SIZE = 10000
 
 # Characters above this code point are never whitespace, punctuation or

@@ -8,12 +8,8 @@ from keras_lm.errors import INT32_MAX, KerasLMError, check_counts, check_int, \
 
 @dataclasses.dataclass
 class TrainingConfig:
-    """How to train; every field is a `keras-lm train` flag of the same name
-    (`seq_len` is `--seq-len`) except `final_learning_rate_ratio`,
-    `clipnorm` and `validation_fraction`. A task may change a default (the
-    Seq2Seq task trains at `learning_rate=1e-3` and validates on every
-    pair) and ignores the fields it has no use for (`seq_len`, `stateful`
-    and `random_offsets` are the language models')."""
+    """How to train. A task may change a default (`TRAINING_DEFAULTS`) and
+    ignores the fields it has no use for (`UNUSED_TRAINING_FIELDS`)."""
 
     #: Tokens per training example (language models).
     seq_len: int = 100

@@ -1,5 +1,4 @@
-"""Training metrics and compile helpers: perplexity, bits per character,
-masked token accuracy.
+"""Training metrics: perplexity, bits per character, masked token accuracy.
 
 A `.keras` file stores its compile config, so the metric classes here are
 registered with Keras (`import keras_lm` registers them) and a saved model
@@ -11,7 +10,6 @@ import math
 import keras
 from keras import ops
 
-from keras_lm.models.seq2seq import masked_loss
 
 
 @keras.saving.register_keras_serializable(package="keras_lm")
@@ -52,32 +50,13 @@ def language_model_metrics(chars_per_token=1.0):
             BitsPerCharacter(chars_per_token)]
 
 
-def masked_token_accuracy(y_true, y_pred, pad_id=0):
-    """Accuracy of argmax(`y_pred`) over the positions where `y_true` is not
-    padding, for one batch (as a Keras metric use `MaskedTokenAccuracy`).
-
-    `y_true` int `(batch, T)`, `y_pred` logits `(batch, T, vocab)`.
-    """
-    hits, tokens = _hits_and_tokens(y_true, y_pred, pad_id)
-    return hits / ops.maximum(tokens, 1.0)
-
-
-def _hits_and_tokens(y_true, y_pred, pad_id):
-    """How many non-padding positions argmax(`y_pred`) gets right, and how
-    many non-padding positions there are (float32 scalars)."""
-    y_true = ops.cast(y_true, "int32")
-    predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
-    mask = ops.cast(ops.not_equal(y_true, pad_id), "float32")
-    hits = ops.cast(ops.equal(predicted, y_true), "float32") * mask
-    return ops.sum(hits), ops.sum(mask)
-
-
 # Registered as "keras_lm>MaskedTokenAccuracy", the name files saved while it
 # lived in keras_lm.evaluation.translation_metrics give it: they still load.
 @keras.saving.register_keras_serializable(package="keras_lm")
 class MaskedTokenAccuracy(keras.metrics.Metric):
-    """Running `masked_token_accuracy` over batches (counts hits and real
-    tokens, so long and short batches weigh by their tokens)."""
+    """Accuracy of argmax(`y_pred`) over the positions where `y_true` is
+    not padding, counted over batches (hits and real tokens, so long and
+    short batches weigh by their tokens)."""
 
     def __init__(self, pad_id=0, name="masked_accuracy", **kwargs):
         super().__init__(name=name, **kwargs)
@@ -89,9 +68,12 @@ class MaskedTokenAccuracy(keras.metrics.Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         del sample_weight  # padding is the only weighting
-        hits, tokens = _hits_and_tokens(y_true, y_pred, self.pad_id)
-        self.hits.assign_add(hits)
-        self.tokens.assign_add(tokens)
+        y_true = ops.cast(y_true, "int32")
+        predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
+        mask = ops.cast(ops.not_equal(y_true, self.pad_id), "float32")
+        hits = ops.cast(ops.equal(predicted, y_true), "float32") * mask
+        self.hits.assign_add(ops.sum(hits))
+        self.tokens.assign_add(ops.sum(mask))
 
     def result(self):
         return self.hits / ops.maximum(self.tokens, 1.0)
@@ -102,13 +84,3 @@ class MaskedTokenAccuracy(keras.metrics.Metric):
 
     def get_config(self):
         return {**super().get_config(), "pad_id": self.pad_id}
-
-
-def compile_seq2seq(model, learning_rate=1e-3, optimizer=None, **kwargs):
-    """Compiles a `Seq2Seq` `model` with `masked_loss()` (cross-entropy that
-    ignores padded targets) and `MaskedTokenAccuracy`, and `optimizer` (Adam
-    at `learning_rate` if None); `kwargs` go to `compile`. Returns `model`."""
-    model.compile(optimizer=optimizer or keras.optimizers.Adam(learning_rate),
-                  loss=masked_loss(), metrics=[MaskedTokenAccuracy()],
-                  **kwargs)
-    return model
