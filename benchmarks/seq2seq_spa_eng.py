@@ -1,7 +1,7 @@
-"""Issue 5 benchmark: Spanish -> English with and without attention.
+"""Spanish -> English with and without attention, on the shared trainer.
 
-    python benchmarks/seq2seq_spa_eng.py [--minutes 20] [--data spa-eng.zip]
-        [--test-pairs 2000] [--max-examples N] [--units 256] ...
+    python benchmarks/seq2seq_spa_eng.py [--minutes 13] [--data spa-eng.zip]
+        [--attention additive,none] [--test-pairs 2000] [--units 256] ...
 
 Trains two LSTM encoder-decoders on the Anki/Tatoeba spa-eng pairs (subword
 tokenizers, 4,000 ids a side by default), one with additive (Bahdanau)
@@ -13,6 +13,12 @@ pair of tokenizers, so they score the very same pairs). Reports sacreBLEU
 (greedy and beam search), exact match, training wall time and steps, and
 decoding speed in translations per second (greedy and beam, batches of
 64, compilation excluded), plus the machine.
+
+The recipe is the one every family trains with (`keras_lm.runs.train`):
+Adam with linear warm-up (`--warmup-steps`) and cosine decay to
+`--final-learning-rate-ratio` of the peak over `--epochs` x
+`--steps-per-epoch` steps, planned to fit the budget; the budget stops
+training early if the machine is slower (it says so).
 """
 
 import argparse
@@ -28,10 +34,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 import keras  # noqa: E402
 from machine import describe_machine  # noqa: E402
 
+from keras_lm.runs import RunDirectory, train  # noqa: E402
+from keras_lm.tasks.seq2seq import load_pair_splits  # noqa: E402
 from keras_lm.training.callbacks import TimeBudget  # noqa: E402
-from keras_lm.translation import (_load_data,  # noqa: E402
-                                  _load_tokenizers, evaluate_translation,
-                                  train_seq2seq)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -40,14 +45,13 @@ def write_heldout(run_dir, count, path):
     """The first `count` test-split pairs of a run that fit its length caps,
     as an Anki file (in the file's own English<TAB>Spanish order: the run
     reverses it). Returns `(pairs written, pairs passed over)`."""
-    from keras_lm.runs import RunDirectory
-
-    config = RunDirectory(run_dir).read_config()
-    source_tokenizer, target_tokenizer = _load_tokenizers(run_dir)
-    caps = config["data"]["max_source_length"], \
-        config["data"]["max_target_length"]
+    task = RunDirectory(run_dir).load_task()
+    source_tokenizer, target_tokenizer = (task.tokenizers["source"],
+                                          task.tokenizers["target"])
+    caps = task.config["data"]["max_source_length"], \
+        task.config["data"]["max_target_length"]
     kept, passed_over = [], 0
-    for spanish, english in _load_data(config["data"]).splits.test:
+    for spanish, english in load_pair_splits(task.config["data"])[1].test:
         lengths = (len(source_tokenizer.encode(spanish)),
                    len(target_tokenizer.encode(english)))
         if all(0 < n <= cap for n, cap in zip(lengths, caps)):
@@ -76,30 +80,37 @@ def run_one(attention, args, workdir, tokenizers=None):
     run_dir = os.path.join(workdir, f"attention_{attention}")
     budget, clock = TimeBudget(args.minutes), FitClock()
     start = time.time()
-    result = train_seq2seq(
-        run_dir, args.data, reverse=True, attention=attention,
-        tokenizer="subword", source_vocab_size=args.vocab_size,
-        target_vocab_size=args.vocab_size,
+    history = train(
+        "seq2seq", run_dir, data=args.data, reverse=True,
+        tokenizer="subword", vocab_size=args.vocab_size,
         max_source_length=args.max_length, max_target_length=args.max_length,
-        embedding_dim=args.embedding_dim, units=args.units,
-        batch_size=args.batch_size, epochs=100_000,
-        steps_per_epoch=args.steps_per_epoch, validation_steps=20,
-        learning_rate=args.learning_rate, validation_fraction=0.02,
-        test_fraction=0.05, max_examples=args.max_examples,
-        early_stopping_patience=100_000, verbose=2,
-        callbacks=[budget, clock], tokenizers=tokenizers)
+        validation_fraction=0.02, test_fraction=0.05,
+        max_examples=args.max_examples, tokenizers=tokenizers,
+        model_config=dict(attention=attention, units=args.units,
+                          embedding_dim=args.embedding_dim),
+        training=dict(batch_size=args.batch_size, epochs=args.epochs,
+                      steps_per_epoch=args.steps_per_epoch,
+                      validation_steps=20, learning_rate=args.learning_rate,
+                      warmup_steps=args.warmup_steps,
+                      final_learning_rate_ratio=(
+                          args.final_learning_rate_ratio),
+                      early_stopping_patience=args.epochs),
+        verbose=2, callbacks=[budget, clock])
     prep = time.time() - start - clock.seconds
-    steps = budget.stopped_at_step or len(
-        result.history.epoch) * args.steps_per_epoch
-    print(f"[{attention}] fit {clock.seconds / 60:.1f} min, {steps} steps "
-          f"(data preparation before it: {prep:.0f} s)")
-    return run_dir, clock.seconds, steps, result
+    steps = budget.stopped_at_step or len(history.epoch) * args.steps_per_epoch
+    cut = " (stopped by the budget)" if budget.stopped_at_step else ""
+    print(f"[{attention}] fit {clock.seconds / 60:.1f} min, {steps} of "
+          f"{args.epochs * args.steps_per_epoch} planned steps{cut} (data "
+          f"preparation before it: {prep:.0f} s)")
+    return run_dir, clock.seconds, steps
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=20.0,
+    parser.add_argument("--minutes", type=float, default=13.0,
                         help="training budget of each model")
+    parser.add_argument("--attention", default="additive,none",
+                        help="comma-separated attention kinds to train")
     parser.add_argument("--data", default=os.path.join(
         HERE, "../../shared/data/spa-eng/spa-eng.zip"))
     parser.add_argument("--test-pairs", type=int, default=2000)
@@ -112,7 +123,12 @@ def main():
     parser.add_argument("--units", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps-per-epoch", type=int, default=200)
-    parser.add_argument("--learning-rate", type=float, default=2e-3)
+    parser.add_argument("--epochs", type=int, default=11,
+                        help="planned epochs (the cosine decay spans them)")
+    parser.add_argument("--warmup-steps", type=int, default=50)
+    parser.add_argument("--learning-rate", type=float, default=3e-3)
+    parser.add_argument("--final-learning-rate-ratio", type=float,
+                        default=0.3, help="where the cosine decay ends")
     parser.add_argument("--beam-width", type=int, default=4)
     parser.add_argument("--keep", help="keep the run directories here")
     args = parser.parse_args()
@@ -125,19 +141,18 @@ def main():
     rows = []
     heldout = os.path.join(workdir, "heldout.txt")
     tokenizers = None
-    for attention in ("additive", "none"):
-        run_dir, wall, steps, result = run_one(attention, args, workdir,
-                                               tokenizers)
+    for attention in args.attention.split(","):
+        run_dir, wall, steps = run_one(attention, args, workdir, tokenizers)
+        task = RunDirectory(run_dir).load()
         if tokenizers is None:  # both models share one vocabulary
-            tokenizers = _load_tokenizers(run_dir)
-            print(f"data: {result.stats}")
+            tokenizers = task.tokenizers
+            print(task.describe_data())
             count, over = write_heldout(run_dir, args.test_pairs, heldout)
             print(f"held-out: the first {count} pairs of the test split that "
                   f"fit the length caps ({over} longer ones passed over)")
         scores = {}
         for beam in (1, args.beam_width):
-            scores[beam] = evaluate_translation(run_dir, heldout,
-                                                beam_width=beam)
+            scores[beam] = task.evaluate(heldout, beam_width=beam)
         greedy, beam = scores[1], scores[args.beam_width]
         rows.append((attention, wall, steps, greedy, beam))
         for source, reference, hypothesis in beam["examples"]:
