@@ -23,7 +23,8 @@ import tensorflow as tf  # noqa: E402
 
 from machine import describe_machine  # noqa: E402
 
-from keras_lm.generation import loop  # noqa: E402
+from keras_lm.generation import (compiled_decode_loop,  # noqa: E402
+                                  generate_ids)
 from keras_lm.layers import multi_head_self_attention as mhsa  # noqa: E402
 from keras_lm.models.transformer_lm import TransformerLM  # noqa: E402
 
@@ -31,6 +32,9 @@ NEW_TOKENS = 500
 
 
 def apply_variant(variant, model):
+    """Applies `variant` to the attention layer class; returns the sampling
+    loop `generate_ids` is to call (None: the library's default, the
+    XLA-compiled `compiled_decode_loop(model)`)."""
     attention = mhsa.MultiHeadSelfAttention
     if variant == "no_attention":
         attention._attend_one_query = (
@@ -42,11 +46,11 @@ def apply_variant(variant, model):
             lambda self, batch, length, dtype=None:
             original(self, batch, length, dtype=cache_dtype))
     elif variant == "no_xla":
-        loop._compiled_loops[model] = tf.function(
-            lambda *args: loop._decode_loop(model, *args),
-            jit_compile=False, autograph=False)
+        # The same sampling loop traced as a plain tf.function (no XLA).
+        return compiled_decode_loop(model, jit_compile=False)
     elif variant != "now":
         raise SystemExit(f"unknown variant {variant!r}")
+    return None
 
 
 def main():
@@ -56,13 +60,13 @@ def main():
     model = TransformerLM(65, max_sequence_length=1024, num_layers=4,
                           num_heads=4, d_model=128)
     model.build((None, None))
-    apply_variant(variant, model)
+    decode_loop = apply_variant(variant, model)
     prompt = tf.zeros((batch, 1), tf.int32)
     lengths = tf.ones((batch,), tf.int32)
 
     def generate():
-        return loop.generate_ids(model, prompt, lengths, NEW_TOKENS,
-                                 temperature=1.0).numpy()
+        return generate_ids(model, prompt, lengths, NEW_TOKENS,
+                            temperature=1.0, decode_loop=decode_loop).numpy()
 
     generate()  # compile
     times = []

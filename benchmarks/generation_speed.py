@@ -38,7 +38,7 @@ import tensorflow as tf  # noqa: E402
 
 from machine import describe_machine  # noqa: E402
 
-from keras_lm.generation.loop import generate_ids  # noqa: E402
+from keras_lm.generation import generate_ids  # noqa: E402
 from keras_lm.models import GRUGenerator  # noqa: E402
 
 VOCAB_SIZE = 65  # tiny Shakespeare's character set, as in the tutorial

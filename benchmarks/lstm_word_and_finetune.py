@@ -27,9 +27,8 @@ from machine import describe_machine  # noqa: E402
 from train_preset import train_preset  # noqa: E402
 
 from keras_lm.data.tfds_offline import place_in_download_cache  # noqa: E402
-from keras_lm.evaluation.language_model import evaluate_run  # noqa: E402
-from keras_lm.training.trainer import (TrainingConfig, finetune,  # noqa: E402
-                                       train)
+from keras_lm.runs import RunDirectory, finetune, train  # noqa: E402
+from keras_lm.training import TrainingConfig  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -71,7 +70,7 @@ def pretrain_then_finetune(pretrain_steps, finetune_steps, shakespeare,
           training=TrainingConfig(epochs=1, steps_per_epoch=finetune_steps,
                                   learning_rate=3e-3, **small))
     for name, run in (("fine-tuned", tuned), ("from scratch", scratch)):
-        scores = evaluate_run(run)
+        scores = RunDirectory(run).load().evaluate()
         print(f"{name}: validation loss {scores['loss']:.3f} nats/char "
               f"({scores['bits_per_character']:.3f} bits/char) after "
               f"{finetune_steps} steps on the slice")

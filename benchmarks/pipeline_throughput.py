@@ -32,8 +32,8 @@ from machine import describe_machine  # noqa: E402
 from keras_lm.data import language_model_dataset, load_text_corpus  # noqa: E402
 from keras_lm.models import GRUGenerator  # noqa: E402
 from keras_lm.tokenizers.char import CharTokenizer  # noqa: E402
-from keras_lm.training.trainer import (TrainingConfig, compile_model,  # noqa: E402
-                                       use_xla)
+from keras_lm.training import TrainingConfig  # noqa: E402
+from keras_lm.training.trainer import compile_model, use_xla  # noqa: E402
 
 SEQ_LEN = 100
 

@@ -20,14 +20,15 @@ from machine import describe_machine  # noqa: E402
 
 from keras_lm import presets  # noqa: E402
 from keras_lm.data.tfds_offline import place_in_download_cache  # noqa: E402
-from keras_lm.evaluation.language_model import evaluate_run  # noqa: E402
+from keras_lm.runs import RunDirectory, train  # noqa: E402
+from keras_lm.training import TrainingConfig  # noqa: E402
 from keras_lm.training.callbacks import TimeBudget  # noqa: E402
-from keras_lm.training.trainer import TrainingConfig, train  # noqa: E402
 
 
 def train_preset(name, out, minutes, data_dir=None):
     """Trains preset `name` into `out` for at most `minutes`; returns
-    `(wall_seconds, budget, scores)` with `evaluate_run`'s scores."""
+    `(wall_seconds, budget, scores)` with the run's validation scores
+    (`RunDirectory(out).load().evaluate()`)."""
     preset = presets.PRESETS[name]
     budget = TimeBudget(minutes)
     start = time.time()
@@ -38,7 +39,7 @@ def train_preset(name, out, minutes, data_dir=None):
           vocab_size=preset.get("vocab_size"),
           data_dir=data_dir, verbose=2, callbacks=[budget])
     wall = time.time() - start
-    return wall, budget, evaluate_run(out, data_dir=data_dir)
+    return wall, budget, RunDirectory(out).load().evaluate(data_dir=data_dir)
 
 
 def main():

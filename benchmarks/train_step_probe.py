@@ -25,7 +25,8 @@ import tensorflow as tf  # noqa: E402
 import transformer_speed as speed  # noqa: E402
 from machine import describe_machine  # noqa: E402
 
-from keras_lm.training.trainer import compile_model, make_optimizer  # noqa: E402
+from keras_lm.training.optimizers import make_optimizer  # noqa: E402
+from keras_lm.training.trainer import compile_model  # noqa: E402
 
 CONTEXT = speed.NANOGPT["context"]
 TOKENS = speed.BATCH_SIZE * CONTEXT

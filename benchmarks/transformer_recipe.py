@@ -53,7 +53,7 @@ from machine import describe_machine  # noqa: E402
 
 from keras_lm.data.pipelines import language_model_dataset  # noqa: E402
 from keras_lm.models.transformer_lm import TransformerLM  # noqa: E402
-from keras_lm.training.trainer import learning_rate_schedule  # noqa: E402
+from keras_lm.training.optimizers import learning_rate_schedule  # noqa: E402
 
 STEPS, CONTEXT = 2000, 64
 CHANGES = ("global_clip", "no_decay_1d", "scaled_init", "offsets", "jitter",

@@ -58,11 +58,11 @@ import tensorflow as tf  # noqa: E402
 from machine import describe_machine  # noqa: E402
 
 from keras_lm.data import language_model_dataset  # noqa: E402
-from keras_lm.generation.loop import generate_ids  # noqa: E402
+from keras_lm.generation import generate_ids  # noqa: E402
 from keras_lm.models.transformer_lm import TransformerLM  # noqa: E402
 from keras_lm.presets import PRESETS  # noqa: E402
-from keras_lm.training.trainer import (TrainingConfig,  # noqa: E402
-                                       compile_model)
+from keras_lm.training import TrainingConfig  # noqa: E402
+from keras_lm.training.trainer import compile_model  # noqa: E402
 
 try:
     import keras_hub
