@@ -26,6 +26,8 @@ NEEDS = {
     "evaluate": ("trained", _overrides("evaluate")),
     "export": ("trained", _overrides("export")),
     "finetune": ("language-model", lambda c: hasattr(c, "unknown_fraction")),
+    "classify": ("classifier", lambda c: hasattr(c, "predict_proba")),
+    "embed": ("encoder or classifier", lambda c: hasattr(c, "embed")),
 }
 
 

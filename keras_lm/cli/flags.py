@@ -120,6 +120,28 @@ def add_beam_search(parser, max_length=True):
             help="output tokens at most (default: the run's cap)")
 
 
+def add_texts(parser, what):
+    parser.add_argument("--text", action="append",
+                        help=f"{what} (repeat for several)")
+    parser.add_argument("--file", help="a UTF-8 file with one text per line")
+
+
+def read_texts(args):
+    """The texts of `--text` and `--file` (one per line, blank lines
+    skipped); a one-line error for none, or an empty one."""
+    texts = list(args.text or [])
+    if args.file:
+        from keras_lm.data.text_sources import read_text_file
+
+        texts += [line for line in read_text_file(args.file).splitlines()
+                  if line.strip()]
+    if not texts:
+        raise KerasLMError("give a text with --text or a file with --file")
+    if any(not text.strip() for text in texts):
+        raise KerasLMError("--text is empty; give at least one word")
+    return texts
+
+
 # --- Passing flags on --------------------------------------------------
 
 

@@ -18,111 +18,20 @@ The weights are laid out so that a GPT-2 checkpoint maps onto them one to one:
 
 GPT-2's `Conv1D` weights are stored `(in, out)`, like Keras `Dense` kernels,
 so no transposes are needed. GPT-2 has no output bias (`output_bias=False`).
+
+The blocks are `keras_lm.layers.TransformerBlock`s (pre-LayerNorm, causal),
+re-exported here, where they used to live.
 """
 
 import keras
 from keras import ops
 
 from keras_lm.errors import KerasLMError, check_counts, check_dropout
-from keras_lm.layers.multi_head_self_attention import MultiHeadSelfAttention
+from keras_lm.layers.transformer_block import (TransformerBlock,
+                                               normal_initializer)
 from keras_lm.models.causal_lm import CausalLM
 
-
-def _normal_initializer():
-    """GPT-2's initialisation: N(0, 0.02) for every kernel and embedding."""
-    return keras.initializers.RandomNormal(stddev=0.02)
-
-
-@keras.saving.register_keras_serializable(package="keras_lm")
-class TransformerBlock(keras.layers.Layer):
-    """One pre-LayerNorm decoder block of `TransformerLM`.
-
-        x = x + dropout(attention(ln_1(x)))
-        x = x + dropout(mlp_proj(gelu(mlp_fc(ln_2(x)))))
-
-    Args:
-        d_model: width of the residual stream.
-        num_heads: attention heads; must divide `d_model`.
-        mlp_dim: width of the MLP's hidden layer.
-        dropout: rate of the attention-weight and residual dropouts.
-        layer_norm_epsilon: epsilon of both LayerNorms.
-        gelu_approximate: use the tanh approximation of GELU (as GPT-2 does).
-        use_bias: biases in the Dense layers and LayerNorms.
-    """
-
-    def __init__(self, d_model, num_heads, mlp_dim, dropout=0.0,
-                 layer_norm_epsilon=1e-5, gelu_approximate=True,
-                 use_bias=True, **kwargs):
-        super().__init__(**kwargs)
-        self.d_model = d_model
-        self.num_heads = num_heads
-        self.mlp_dim = mlp_dim
-        self.dropout = dropout
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.gelu_approximate = gelu_approximate
-        self.use_bias = use_bias
-
-        def layer_norm(name):
-            return keras.layers.LayerNormalization(
-                epsilon=layer_norm_epsilon, center=use_bias, name=name,
-                dtype=self.dtype_policy)
-
-        def dense(units, name):
-            return keras.layers.Dense(
-                units, use_bias=use_bias, name=name,
-                kernel_initializer=_normal_initializer(),
-                dtype=self.dtype_policy)
-
-        self.ln_1 = layer_norm("ln_1")
-        self.attention = MultiHeadSelfAttention(
-            d_model, num_heads, dropout=dropout, use_bias=use_bias,
-            kernel_initializer=_normal_initializer(), name="attention",
-            dtype=self.dtype_policy)
-        self.ln_2 = layer_norm("ln_2")
-        self.mlp_fc = dense(mlp_dim, "mlp_fc")
-        self.mlp_proj = dense(d_model, "mlp_proj")
-        self.dropout_layer = keras.layers.Dropout(dropout,
-                                                  dtype=self.dtype_policy)
-
-    def build(self, input_shape):
-        self.ln_1.build(input_shape)
-        self.attention.build(input_shape)
-        self.ln_2.build(input_shape)
-        self.mlp_fc.build(input_shape)
-        self.mlp_proj.build(tuple(input_shape[:-1]) + (self.mlp_dim,))
-        self.built = True
-
-    def mlp(self, x, training=False):
-        x = ops.gelu(self.mlp_fc(x), approximate=self.gelu_approximate)
-        return self.dropout_layer(self.mlp_proj(x), training=training)
-
-    def call(self, x, training=False):
-        attended = self.attention(self.ln_1(x), causal=True, training=training)
-        x = x + self.dropout_layer(attended, training=training)
-        return x + self.mlp(self.ln_2(x), training=training)
-
-    def call_with_cache(self, x, cache, index):
-        """`call` for the tokens at `index..`, with this block's KV cache."""
-        attended, cache = self.attention.call_with_cache(
-            self.ln_1(x), cache, index)
-        x = x + attended
-        return x + self.mlp(self.ln_2(x)), cache
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            d_model=self.d_model,
-            num_heads=self.num_heads,
-            mlp_dim=self.mlp_dim,
-            dropout=self.dropout,
-            layer_norm_epsilon=self.layer_norm_epsilon,
-            gelu_approximate=self.gelu_approximate,
-            use_bias=self.use_bias,
-        )
-        return config
+__all__ = ["TransformerBlock", "TransformerLM"]
 
 
 @keras.saving.register_keras_serializable(package="keras_lm")
@@ -193,11 +102,11 @@ class TransformerLM(CausalLM):
         self.output_bias = output_bias
 
         self.token_embedding = keras.layers.Embedding(
-            vocab_size, d_model, embeddings_initializer=_normal_initializer(),
+            vocab_size, d_model, embeddings_initializer=normal_initializer(),
             name="token_embedding", dtype=self.dtype_policy)
         self.position_embedding = keras.layers.Embedding(
             max_sequence_length, d_model,
-            embeddings_initializer=_normal_initializer(),
+            embeddings_initializer=normal_initializer(),
             name="position_embedding", dtype=self.dtype_policy)
         self.embedding_dropout = keras.layers.Dropout(
             dropout, dtype=self.dtype_policy)

@@ -119,6 +119,10 @@ class Task:
         self.model = model
         return self
 
+    def prepare_model(self, model):
+        """Called by the trainer once a new or resumed model is built,
+        before it compiles: load pre-trained parts, freeze layers."""
+
     def check_vocabulary(self):
         """A one-line error when the model's vocabulary sizes do not match
         the tokenizers (a hand-edited or mixed-up run)."""

@@ -7,10 +7,11 @@ from keras_lm.tokenizers.char import CharTokenizer
 from keras_lm.tokenizers.subword import SubwordTokenizer
 from keras_lm.tokenizers.targets import TargetSpecials, target_specials
 from keras_lm.tokenizers.word import WordTokenizer
+from keras_lm.tokenizers.wordpiece import WordPieceTokenizer
 
 __all__ = ["Tokenizer", "ByteBPETokenizer", "CharTokenizer", "SubwordTokenizer", "TargetSpecials",
-           "WordTokenizer", "load_tokenizer", "make_tokenizer", "register_tokenizer",
-           "target_specials"]
+           "WordPieceTokenizer", "WordTokenizer", "load_tokenizer", "make_tokenizer",
+           "register_tokenizer", "target_specials"]
 
 TOKENIZER_KINDS = ("char", "word", "subword")
 

@@ -120,6 +120,7 @@ def fit(task, run, training, *, strategy=None, callbacks=(), verbose="auto",
         model(data.example)  # build: BackupAndRestore needs the weights
         if init_weights:
             load_weights_checked(model, init_weights)
+        task.prepare_model(model)
         if prepare is not None:
             prepare(model)
         compile_model(model, training, steps * training.epochs, task.loss(),
