@@ -1,6 +1,6 @@
-"""`keras_lm.pipeline`: a Hugging Face-style one-liner for text generation.
+"""`keras_lm.pipeline`: Hugging Face-style one-liners.
 
-`model` is any of:
+"text-generation" takes any of these as `model`:
 
 * a keras-lm run directory (`keras-lm train` or `keras-lm import-gpt2`);
 * a SavedModel folder written by `keras-lm export` (its `generate`
@@ -8,13 +8,19 @@
 * a Hugging Face GPT-2 checkpoint folder (config.json, model.safetensors,
   vocab.json, merges.txt), converted in memory on the fly by
   `keras_lm.checkpoints.load_gpt2`, the converter behind `import-gpt2`.
+
+"text-classification", "feature-extraction" and "fill-mask" take a
+classifier or encoder run directory, or a Hugging Face BERT folder
+(converted in memory by `keras_lm.checkpoints.bert.load_bert`); see
+`EncoderPipeline`.
 """
 
 import os
 
 from keras_lm.errors import KerasLMError
 
-TASKS = ("text-generation",)
+TASKS = ("text-generation", "text-classification", "feature-extraction",
+         "fill-mask")
 
 
 def pipeline(task, model=None):
@@ -31,8 +37,10 @@ def pipeline(task, model=None):
                            f"{', '.join(TASKS)}")
     if model is None:
         raise KerasLMError("pipeline() needs model=PATH: a run directory, a "
-                           "SavedModel folder or a GPT-2 checkpoint folder")
-    return TextGenerationPipeline(model)
+                           "SavedModel folder or a checkpoint folder")
+    if task == "text-generation":
+        return TextGenerationPipeline(model)
+    return EncoderPipeline(task, model)
 
 
 class TextGenerationPipeline:
@@ -107,3 +115,90 @@ class TextGenerationPipeline:
             texts = [text[len(prompt):] for prompt, text in zip(prompts, texts)]
         results = [[{"generated_text": text}] for text in texts]
         return results[0] if single else results
+
+
+#: What each encoder pipeline needs of the run's task.
+ENCODER_NEEDS = {"text-classification": "predict_proba",
+                 "feature-extraction": "embed", "fill-mask": "fill_mask"}
+
+
+class EncoderPipeline:
+    """Classifies texts, embeds them or fills their `[MASK]`, with a
+    classifier or encoder run directory or a Hugging Face BERT folder.
+
+    As `transformers`' pipelines of the same names:
+
+    * "text-classification": `pipe("a fine film")` -> `[{"label": "pos",
+      "score": 0.93}]`; a list of texts gives one such dict per text;
+      `top_k=None` ranks every label.
+    * "feature-extraction": `pipe(text)` -> the hidden state of each token,
+      `[[[...], ...]]` (tokens x features, `[CLS]` and `[SEP]` included);
+      `pooling="mean"` or `"cls"` (with `normalize=True` for unit vectors)
+      gives one vector per text instead.
+    * "fill-mask": `pipe("a [MASK] film")` -> the `top_k` best tokens for
+      the first `[MASK]`, `[{"score", "token", "token_str", "sequence"}]`.
+
+    >>> pipe = pipeline("text-classification", model="runs/sentiment")  # doctest: +SKIP
+    >>> pipe(["a gorgeous film", "a dull mess"])                          # doctest: +SKIP
+    [{'label': 'pos', 'score': 0.91}, {'label': 'neg', 'score': 0.88}]
+    """
+
+    def __init__(self, task, path):
+        path = os.fspath(path)
+        if not os.path.isdir(path):
+            raise KerasLMError(f"{path} is not a folder; pass a run directory "
+                               "or a BERT checkpoint folder")
+        self.task_name, self.path = task, os.path.abspath(path)
+        self.task = _encoder_task(path)
+        if not hasattr(self.task, ENCODER_NEEDS[task]):
+            raise KerasLMError(f"{path} is a {self.task.family.name} model, "
+                               f"which cannot do {task}")
+
+    def __repr__(self):
+        return f"EncoderPipeline({self.task_name}: {self.path})"
+
+    def __call__(self, texts, **options):
+        single = isinstance(texts, str)
+        texts = [texts] if single else list(texts)
+        if not texts:
+            raise KerasLMError("give at least one text")
+        run = {"text-classification": self._classify,
+               "feature-extraction": self._features,
+               "fill-mask": self.task.fill_mask}[self.task_name]
+        results = run(texts, **options)
+        return results[0] if single and self.task_name != "text-classification" \
+            else results
+
+    def _classify(self, texts, top_k=1):
+        names = self.task.label_names
+        results = []
+        for row in self.task.predict_proba(texts):
+            ranked = [{"label": names[i], "score": float(row[i])}
+                      for i in row.argsort()[::-1][:top_k]]
+            results.append(ranked[0] if top_k == 1 else ranked)
+        return results
+
+    def _features(self, texts, pooling=None, normalize=False):
+        if pooling is None:
+            return [[features.tolist()] for features in
+                    self.task.token_features(texts)]
+        return [vector.tolist() for vector in
+                self.task.embed(texts, pooling=pooling, normalize=normalize)]
+
+
+def _encoder_task(path):
+    """The encoder task of a run directory or of a BERT folder (converted in
+    memory), its model loaded."""
+    from keras_lm.checkpoints.bert import is_bert_checkpoint, load_bert
+    from keras_lm.registry import family
+    from keras_lm.runs import RunDirectory
+
+    if not is_bert_checkpoint(path):
+        return RunDirectory(path).require().load()
+    model, tokenizer, info = load_bert(path)
+    config = {"model": {"family": info["family"],
+                        "config": info["model_config"]},
+              "data": {"source": None,
+                       "label_names": info.get("label_names")}}
+    return family(info["family"]).task_class(
+        config, {"tokenizer": tokenizer}, model)

@@ -38,7 +38,7 @@ NEWER_UNICODE = ["\U00013430hiero", "\u2e4fpunct"]
 
 @pytest.fixture(scope="module")
 def vocab_dir(tmp_path_factory):
-    learned = WordPieceTokenizer.from_text(LINES + SENTENCES * 3, 1500,
+    learned = WordPieceTokenizer.from_text(LINES[:150] + SENTENCES * 3, 1500,
                                            lowercase=False)
     directory = tmp_path_factory.mktemp("bert")
     (directory / "vocab.txt").write_text(
@@ -125,21 +125,22 @@ def test_decode_is_bert_style():
 
 
 def test_from_text_reserves_specials_and_round_trips():
-    texts = [" ".join(re.findall("[a-z]+", line)) for line in LINES]
-    tokenizer = WordPieceTokenizer.from_text(texts, vocab_size=300)
+    texts = [" ".join(re.findall("[a-z]+", line)) for line in LINES[:100]]
+    # Unconstrained, the learner keeps about 110 ids on this text.
+    tokenizer = WordPieceTokenizer.from_text(texts, vocab_size=90)
     assert tokenizer.vocabulary[:5] == SPECIAL_TOKENS
     assert (tokenizer.pad_id, tokenizer.unk_id, tokenizer.cls_id,
             tokenizer.sep_id, tokenizer.mask_id) == (0, 1, 2, 3, 4)
     assert tokenizer.special_ids == {0, 1, 2, 3, 4}
-    assert 250 <= tokenizer.vocab_size <= 300
+    assert 80 <= tokenizer.vocab_size <= 90
     ids = tokenizer.encode_batch(texts[:50])
     assert [tokenizer.decode(i) for i in ids] == texts[:50]
-    assert tokenizer.decode(tokenizer.encode("The FILM.")) == "the film ."
+    assert tokenizer.decode(tokenizer.encode("The FILM.")) == "the film [UNK]"
     assert tokenizer.token_to_id("the") == tokenizer.encode("the")[0]
     assert tokenizer.token_to_id("not-a-token") == tokenizer.unk_id
     assert tokenizer.id_to_token(2) == "[CLS]"
     with pytest.raises(KerasLMError, match="outside the vocabulary"):
-        tokenizer.id_to_token(300)
+        tokenizer.id_to_token(90)
     with pytest.raises(KerasLMError, match="empty text"):
         WordPieceTokenizer.from_text(["", " \n"])
     with pytest.raises(KerasLMError, match="vocab_size"):
@@ -148,9 +149,9 @@ def test_from_text_reserves_specials_and_round_trips():
 
 def test_save_load_and_config(vocab_dir, tmp_path):
     tokenizer = WordPieceTokenizer.from_vocab_file(
-        str(vocab_dir / "vocab.txt"), lowercase=False, strip_accents=True)
+        str(vocab_dir / "vocab.txt"), lowercase=False, strip_accents=True,
+        split_on_cjk=False)
     tokenizer.max_chars_per_word = 7
-    tokenizer.split_on_cjk = False
     config = tokenizer.get_config()
     assert json.loads(json.dumps(config)) == config
     assert WordPieceTokenizer.from_config(config).get_config() == config
@@ -160,11 +161,12 @@ def test_save_load_and_config(vocab_dir, tmp_path):
     assert loaded.get_config() == config
     texts = ["Café 中文 abcdefgh abcdefg", "ÉCOLE"]
     assert loaded.encode_batch(texts) == tokenizer.encode_batch(texts)
-    ids = loaded.encode(texts[0])
-    assert ids[-2] == loaded.unk_id and ids[-1] != loaded.unk_id
-    assert len(loaded.encode("中文")) == 1  # no CJK split: one word
-    copy = pickle.loads(pickle.dumps(loaded))
-    assert copy.encode_batch(texts) == loaded.encode_batch(texts)
+    assert loaded.encode("abcdefgh") == [loaded.unk_id]  # > 7 characters
+    assert loaded.unk_id not in loaded.encode("abcdefg")
+    assert [loaded.id_to_token(i) for i in loaded.encode("中文")] == [
+        "中", "##文"]  # one word: CJK is not split
+    # Pickles (multiprocessing) after its compiled encoder was built.
+    assert pickle.loads(pickle.dumps(loaded)).get_config() == config
 
 
 @pytest.mark.parametrize("content, message", [
@@ -202,10 +204,9 @@ def test_graph_module_in_saved_model(ours, tmp_path):
         def encode(self, strings):
             return self.tokenizer.encode(strings)
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-        def round_trip(self, strings):
-            ids = self.tokenizer.encode(strings)
-            return {"ids": ids.to_tensor(), "text": self.tokenizer.decode(ids)}
+        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
+        def decode(self, ids):
+            return self.tokenizer.decode(ids)
 
     path = str(tmp_path / "export")
     tf.saved_model.save(Export(), path)
@@ -213,5 +214,6 @@ def test_graph_module_in_saved_model(ours, tmp_path):
     texts = SENTENCES[:4] + UNSEEN
     ids = [ours.encode(t) for t in texts]
     assert loaded.encode(tf.constant(texts)).to_list() == ids
-    text = loaded.round_trip(tf.constant(texts))["text"].numpy()
+    padded = tf.ragged.constant(ids, tf.int32).to_tensor(ours.pad_id)
+    text = loaded.decode(padded).numpy()
     assert [t.decode("utf-8") for t in text] == [ours.decode(i) for i in ids]

@@ -20,7 +20,7 @@ def add_parser(commands):
 
 def run(args):
     from keras_lm.cli.capabilities import load_task
-    from keras_lm.encoder_serving import load_encoder_export, run_export
+    from keras_lm.serving.encoders import load_encoder_export, run_export
     from keras_lm.serving import is_saved_model
 
     texts = flags.read_texts(args)

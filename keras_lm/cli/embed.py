@@ -30,7 +30,7 @@ def add_parser(commands):
 
 def run(args):
     from keras_lm.cli.capabilities import load_task
-    from keras_lm.encoder_serving import load_encoder_export, run_export
+    from keras_lm.serving.encoders import load_encoder_export, run_export
     from keras_lm.errors import KerasLMError
     from keras_lm.io_utils import atomic_path
     from keras_lm.serving import is_saved_model

@@ -158,6 +158,9 @@ class ClassificationTask(EncoderTask):
         """The run's `LabeledSplits`, read once, as the run first read them."""
         if self._splits is None:
             data = self.config["data"]
+            if data.get("source") is None:
+                raise KerasLMError("this run was imported and has no data of "
+                                   "its own; pass data to evaluate on")
             self._splits = load_labeled_text(
                 data["source"], text_column=data.get("text_column"),
                 label_column=data.get("label_column"),
@@ -259,8 +262,8 @@ class ClassificationTask(EncoderTask):
     def export(self, path):
         """A SavedModel with `serving_default(text) -> {label,
         probabilities}` and `embed(text) -> {embedding}` (see
-        `keras_lm.encoder_serving.export_classifier`)."""
-        from keras_lm.encoder_serving import export_classifier
+        `keras_lm.serving.encoders.export_classifier`)."""
+        from keras_lm.serving.encoders import export_classifier
 
         return export_classifier(self, path)
 

@@ -122,3 +122,15 @@ class EncoderTask(Task):
         return np.concatenate([
             np.asarray(model.embed(batch, **options))
             for batch in self.batches(rows)])
+
+    def token_features(self, texts):
+        """The encoder's hidden state of each token of each text: a list of
+        float32 arrays `(tokens, features)`, `[CLS]` and `[SEP]` included."""
+        model = self.require_model()
+        rows, _ = self.pack(texts)
+        features = []
+        for batch in self.batches(rows):
+            hidden = np.asarray(model.encoder(batch), np.float32)
+            lengths = (batch != self.tokenizer.pad_id).sum(axis=1)
+            features += [h[:n] for h, n in zip(hidden, lengths)]
+        return features

@@ -215,7 +215,7 @@ class MaskedLMTask(EncoderTask):
 
     def export(self, path, top_k=5):
         """A SavedModel with `fill_mask(text)` and `embed(text)` signatures
-        (see `keras_lm.encoder_serving.export_encoder`)."""
-        from keras_lm.encoder_serving import export_encoder
+        (see `keras_lm.serving.encoders.export_encoder`)."""
+        from keras_lm.serving.encoders import export_encoder
 
         return export_encoder(self, path, top_k=top_k)

@@ -13,11 +13,11 @@ Encoding follows BERT (and the `tokenizers` library behind
 3. *Lowercase* (``lowercase``): character by character, so a final ``"Σ"``
    becomes ``"σ"`` (not ``"ς"``), as in BERT.
 4. *Split* into words at whitespace (dropped) and around every punctuation
-   character (kept as a word of its own): ASCII ``!"#$%&'()*+,-./:;<=>?@[\\]^_`
-   {|}~`` -- so ``$ ^ ` _`` too -- and Unicode category ``P*`` (``« » — ‘ ’``;
-   but not symbols such as ``€ ©``). With ``split_on_cjk`` every CJK ideograph
-   (BERT's "Chinese character" blocks) is a word of its own; kana and Hangul
-   are not split.
+   character (kept as a word of its own): the ASCII ones
+   ``!"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~`` -- so ``$ ^ ` _`` too -- and Unicode
+   category ``P*`` (``« » — ‘ ’``; but not symbols such as ``€ ©``). With
+   ``split_on_cjk`` every CJK ideograph (BERT's "Chinese character" blocks)
+   is a word of its own; kana and Hangul are not split.
 5. *WordPiece*: greedy longest match first, continuation pieces start with
    ``"##"``; a word that cannot be covered, or longer than
    ``max_chars_per_word`` characters (after steps 1-3), is one ``[UNK]``.
@@ -42,8 +42,11 @@ Known differences from `BertTokenizerFast` (pinned by tests/test_wordpiece.py):
 Decoding is BERT's: the pieces joined by spaces, ``" ##"`` removed, and
 ``[PAD]``, ``[CLS]``, ``[SEP]`` dropped (``[UNK]`` and ``[MASK]`` stay). It is
 not an exact round trip: case, accents and the spacing around punctuation are
-lost. The in-graph form needs tensorflow-text's ops: a process that loads an
-export with this tokenizer must ``import tensorflow_text`` first.
+lost. Unlike `BertTokenizerFast.decode` it does not "clean up tokenization
+spaces" (``"cafe ,"`` stays, where Hugging Face gives ``"cafe,"``).
+
+The in-graph form needs tensorflow-text's ops: a process that loads an export
+with this tokenizer must ``import tensorflow_text`` first.
 """
 
 import os
@@ -152,8 +155,13 @@ class WordPieceTokenizer(Tokenizer):
         self._encoder = None
 
     @classmethod
-    def from_vocab_file(cls, path, lowercase=True, strip_accents=None):
-        """Reads BERT's ``vocab.txt``: one token a line, id = line number."""
+    def from_vocab_file(cls, path, lowercase=True, strip_accents=None,
+                        split_on_cjk=True):
+        """Reads BERT's ``vocab.txt``: one token a line, id = line number.
+
+        The settings are those of the checkpoint's `tokenizer_config.json`:
+        ``do_lower_case``, ``strip_accents``, ``tokenize_chinese_chars``.
+        """
         if not os.path.isfile(path):
             raise KerasLMError(f"WordPiece vocabulary file {path} does not "
                                "exist")
@@ -164,7 +172,7 @@ class WordPieceTokenizer(Tokenizer):
         vocabulary = [line.rstrip() for line in lines]
         _check_vocabulary(vocabulary, set(vocabulary), path)
         return cls(vocabulary, lowercase=lowercase,
-                   strip_accents=strip_accents)
+                   strip_accents=strip_accents, split_on_cjk=split_on_cjk)
 
     @classmethod
     def from_text(cls, text, vocab_size=DEFAULT_VOCAB_SIZE, lowercase=True):
@@ -222,6 +230,7 @@ class WordPieceTokenizer(Tokenizer):
         return self._ids.get(token, self.unk_id)
 
     def id_to_token(self, i):
+        """The token of id `i`."""
         if not 0 <= int(i) < len(self.vocabulary):
             raise KerasLMError(f"token id {i} is outside the vocabulary "
                                f"(0..{len(self.vocabulary) - 1})")
@@ -232,13 +241,14 @@ class WordPieceTokenizer(Tokenizer):
 
     def encode_batch(self, texts):
         """`encode` over a list of texts, in a few graph calls."""
+        texts = list(texts)
         if self._encoder is None:
             self._encoder = tf.function(
                 self.graph_module().encode, reduce_retracing=True,
                 input_signature=[tf.TensorSpec([None], tf.string)])
         ids = []
         for start in range(0, len(texts), BATCH):
-            batch = tf.constant(list(texts[start:start + BATCH]), tf.string)
+            batch = tf.constant(texts[start:start + BATCH], tf.string)
             ids.extend(self._encoder(batch).to_list())
         return ids
 
@@ -299,8 +309,7 @@ class _WordPieceGraphTokenizer(tf.Module):
             no_pretokenization=True)
         self.tokens = tf.Variable(tokenizer.vocabulary, dtype=tf.string,
                                   trainable=False)
-        keep = [i not in tokenizer._dropped
-                for i in range(tokenizer.vocab_size)]
+        keep = [t not in DECODE_DROPPED for t in tokenizer.vocabulary]
         self.keep = tf.Variable(keep, dtype=tf.bool, trainable=False)
 
     def encode(self, strings):
