@@ -47,7 +47,9 @@ class MaskedLanguageModel(keras.Model):
     """A BERT-style encoder with a masked-token prediction head.
 
     Takes the same arguments as `TransformerEncoder` (which it holds as
-    `self.encoder`); the head's GELU follows `gelu_approximate`.
+    `self.encoder`), except that `norm_first` defaults to True: trained
+    from scratch, the pre-LayerNorm layout is the stabler one (an imported
+    BERT says False). The head's GELU follows `gelu_approximate`.
 
     Call arguments:
         inputs: int token ids `(batch, time)`, giving float32 logits
@@ -75,7 +77,7 @@ class MaskedLanguageModel(keras.Model):
     def __init__(self, vocab_size, max_sequence_length=512, type_vocab_size=2,
                  num_layers=2, num_heads=4, d_model=128, mlp_dim=None,
                  dropout=0.1, layer_norm_epsilon=1e-12,
-                 gelu_approximate=False, norm_first=False, pad_id=0,
+                 gelu_approximate=False, norm_first=True, pad_id=0,
                  **kwargs):
         super().__init__(**kwargs)
         # === Layers ===
