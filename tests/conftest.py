@@ -58,6 +58,45 @@ def trained_run(tmp_path_factory, corpus_file):
     return run_dir
 
 
+class Started:
+    """A process started now and waited for later, so that its start-up
+    (a TensorFlow import, mostly) overlaps with other work; its output goes
+    to temporary files, so it never blocks on a full pipe."""
+
+    def __init__(self, argv, **kwargs):
+        import tempfile
+
+        self._files = [tempfile.TemporaryFile("w+", encoding="utf-8")
+                       for _ in range(2)]
+        self.process = subprocess.Popen(
+            argv, stdout=self._files[0], stderr=self._files[1], text=True,
+            **kwargs)
+        self._result = None
+
+    def result(self, timeout=600):
+        """The finished process, as `subprocess.run` returns it."""
+        if self._result is None:
+            try:
+                code = self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.stop()
+                raise
+            for f in self._files:
+                f.seek(0)
+            out, err = (f.read() for f in self._files)
+            self._result = subprocess.CompletedProcess(
+                self.process.args, code, out, err)
+            self.stop()
+        return self._result
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        for f in self._files:
+            f.close()
+
+
 def run_cli(*args, cwd=None, timeout=600):
     """Runs `python -m keras_lm ARGS` in a fresh process."""
     return subprocess.run(
@@ -72,16 +111,32 @@ sys.modules["keras_lm"] = None  # `import keras_lm` now raises ImportError
 """
 
 
-def run_without_keras_lm(code, tmp_path, timeout=300):
-    """Runs Python `code` in a process where keras_lm cannot be imported.
+def start_without_keras_lm(code, tmp_path, name="standalone"):
+    """Starts Python `code` in a process where keras_lm cannot be imported;
+    a `Started` process.
 
     The package is installed in this environment (editable), so the script
     starts by making every `import keras_lm...` fail, as in a process where it
     was never installed; -I and another cwd keep the source tree off the path.
     """
-    script = tmp_path / "standalone.py"
+    script = tmp_path / f"{name}.py"
     script.write_text(BLOCK_KERAS_LM + code)
-    return subprocess.run(
-        [sys.executable, "-I", str(script)], capture_output=True, text=True,
-        cwd=tmp_path, timeout=timeout,
+    return Started(
+        [sys.executable, "-I", str(script)], cwd=tmp_path,
         env={"PATH": os.environ.get("PATH", ""), "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+def run_without_keras_lm(code, tmp_path, timeout=300):
+    """Runs Python `code` in a process where keras_lm cannot be imported
+    (see `start_without_keras_lm`) and waits for it."""
+    return start_without_keras_lm(code, tmp_path).result(timeout)
+
+
+def start_saved_model_cli(saved_model, inputs):
+    """Starts `saved_model_cli run` on the serving_default signature of
+    `saved_model` with `--input_exprs INPUTS`; a `Started` process."""
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    return Started(
+        [cli, "run", "--dir", str(saved_model), "--tag_set", "serve",
+         "--signature_def", "serving_default", "--input_exprs", inputs],
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})

@@ -2,13 +2,13 @@
 
 import json
 import os
-import subprocess
 import threading
 
 import pytest
 import tensorflow as tf
 
-from conftest import run_cli, run_without_keras_lm
+from conftest import start_saved_model_cli, start_without_keras_lm
+from keras_lm.cli import main
 from keras_lm.errors import KerasLMError
 from keras_lm.runs import export_run
 
@@ -38,8 +38,25 @@ print(json.dumps({{"default": [t.decode() for t in default["text"].numpy()],
 """
 
 
-def test_runs_with_tensorflow_alone_and_is_reproducible(exported, tmp_path):
-    result = run_without_keras_lm(STANDALONE.format(path=exported), tmp_path)
+@pytest.fixture(scope="module")
+def fresh_processes(exported, tmp_path_factory):
+    """The two checks of the export in processes of their own, started
+    together so that their TensorFlow imports overlap (with each other and
+    with the in-process tests)."""
+    started = {
+        "standalone": start_without_keras_lm(
+            STANDALONE.format(path=exported),
+            tmp_path_factory.mktemp("standalone")),
+        "saved_model_cli": start_saved_model_cli(
+            exported, 'prompt=["First Citizen:"]'),
+    }
+    yield started
+    for process in started.values():
+        process.stop()
+
+
+def test_runs_with_tensorflow_alone_and_is_reproducible(fresh_processes):
+    result = fresh_processes["standalone"].result()
     assert result.returncode == 0, result.stderr[-2000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["default"][0].startswith("ROMEO:")
@@ -74,14 +91,8 @@ def test_concurrent_calls_do_not_affect_each_other(exported):
     assert together == alone
 
 
-def test_saved_model_cli_runs_it(exported):
-    cli = os.path.join(os.path.dirname(os.sys.executable), "saved_model_cli")
-    result = subprocess.run(
-        [cli, "run", "--dir", exported, "--tag_set", "serve",
-         "--signature_def", "serving_default",
-         "--input_exprs", 'prompt=["First Citizen:"]'],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+def test_saved_model_cli_runs_it(fresh_processes):
+    result = fresh_processes["saved_model_cli"].result()
     assert result.returncode == 0, result.stderr[-2000:]
     assert "First Citizen:" in result.stdout
 
@@ -131,9 +142,13 @@ def test_export_never_overwrites_what_is_not_an_export(trained_run, tmp_path):
     assert os.path.isfile(os.path.join(trained_run, "config.json"))
 
 
-def test_cli_export_defaults_to_saved_models(trained_run, tmp_path):
-    result = run_cli("export", trained_run, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+def test_cli_export_defaults_to_saved_models(trained_run, tmp_path, capsys,
+                                            monkeypatch):
+    # `keras-lm` in-process (test_cli.py runs it as a module): a fresh
+    # process would only add a TensorFlow import.
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["export", trained_run]) == 0, capsys.readouterr().err
     name = os.path.basename(trained_run)
     assert os.path.isfile(tmp_path / "saved_models" / name / "saved_model.pb")
     # readable by others, like a folder made with mkdir (e.g. TF Serving's user)
@@ -141,11 +156,11 @@ def test_cli_export_defaults_to_saved_models(trained_run, tmp_path):
     plain.mkdir()
     assert (os.stat(tmp_path / "saved_models" / name).st_mode
             == os.stat(plain).st_mode)
-    result = run_cli("generate", tmp_path / "saved_models" / name,
-                     "--prompt", "KING:", "--max-new-tokens", "12",
-                     "--seed", "1")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("KING:")
+    capsys.readouterr()
+    assert main(["generate", str(tmp_path / "saved_models" / name),
+                 "--prompt", "KING:", "--max-new-tokens", "12",
+                 "--seed", "1"]) == 0
+    assert capsys.readouterr().out.startswith("KING:")
 
 
 def test_keras_lm_export_stays_the_function_once_everything_is_imported():

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import h5py
@@ -13,7 +14,8 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import TINY_GRU_FLAGS, run_cli
+from conftest import TINY_GRU_FLAGS
+from keras_lm.cli import main
 from keras_lm.models import TransformerLM
 from keras_lm.presets import PRESETS, get_preset
 from keras_lm.registry import family
@@ -51,21 +53,21 @@ def test_stateful_training_learns(tmp_path, corpus_file):
 
 
 def test_a_finished_run_is_never_retrained_or_damaged(trained_run,
-                                                     corpus_file):
+                                                     corpus_file, capsys):
+    # In-process (`keras-lm` as a module is tested in test_cli.py): each
+    # fresh process would cost a TensorFlow import.
     before = open(os.path.join(trained_run, "config.json")).read()
     weights = open(os.path.join(trained_run, "checkpoints",
                                 "best.weights.h5"), "rb").read()
     args = ["train", "gru", "--data", corpus_file, "--out", trained_run,
             "--steps-per-epoch", "30", *TINY_GRU_FLAGS]
-    same = run_cli(*args, "--epochs", "2")
-    assert same.returncode == 0, same.stderr
-    assert "already trained" in same.stdout
-    other = run_cli(*args, "--epochs", "3")
-    assert other.returncode == 2
-    assert "different training config" in other.stderr
-    word = run_cli(*args, "--epochs", "2", "--tokenizer", "word")
-    assert word.returncode == 2
-    assert "different tokenizer config" in word.stderr
+    capsys.readouterr()
+    assert main([*args, "--epochs", "2"]) == 0
+    assert "already trained" in capsys.readouterr().out
+    assert main([*args, "--epochs", "3"]) == 2
+    assert "different training config" in capsys.readouterr().err
+    assert main([*args, "--epochs", "2", "--tokenizer", "word"]) == 2
+    assert "different tokenizer config" in capsys.readouterr().err
     assert open(os.path.join(trained_run, "config.json")).read() == before
     assert open(os.path.join(trained_run, "checkpoints", "best.weights.h5"),
                 "rb").read() == weights
@@ -166,21 +168,35 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(
         tmp_path, corpus_file):
     args = ["train", "gru", "--data", corpus_file, "--epochs", "4",
             "--steps-per-epoch", "60", "--seed", "3", *TINY_GRU_FLAGS]
-    reference = tmp_path / "reference"
-    assert run_cli(*args, "--out", reference).returncode == 0
-
+    # Only the killed run needs a process of its own (to be SIGKILLed); the
+    # uninterrupted reference trains in this one meanwhile, and a thread
+    # kills the other process once it is into its second epoch.
     resumed = tmp_path / "resumed"
     process = subprocess.Popen(
         [sys.executable, "-m", "keras_lm", *args, "--out", str(resumed)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     metadata = resumed / "backup" / "training_metadata.json"
-    deadline = time.time() + 300
-    while not metadata.exists() and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)  # well into the second epoch
-    assert process.poll() is None, "training ended before it could be killed"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    killed = {}
+
+    def kill_in_the_second_epoch():
+        deadline = time.time() + 300
+        while (not metadata.exists() and process.poll() is None
+               and time.time() < deadline):
+            time.sleep(0.05)
+        time.sleep(0.5)  # well into the second epoch
+        killed["while_training"] = process.poll() is None
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+    killer = threading.Thread(target=kill_in_the_second_epoch)
+    killer.start()
+    try:
+        reference = tmp_path / "reference"
+        assert main([*args, "--out", str(reference)]) == 0
+    finally:
+        killer.join()
+    assert killed["while_training"], \
+        "training ended before it could be killed"
 
     # Nothing the killed run wrote is torn: every checkpoint still loads.
     completed = json.loads(metadata.read_text())["epoch"]
@@ -190,8 +206,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(
                  resumed / "backup" / f"epoch-{completed}.weights.h5"]:
         assert weights_of(path)
 
-    result = run_cli(*args, "--out", resumed)
-    assert result.returncode == 0, result.stderr
+    assert main([*args, "--out", str(resumed)]) == 0
     with open(resumed / "history.csv") as f:
         epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
     # It resumed rather than restarted: every epoch has a history row (one may

@@ -6,14 +6,13 @@ import csv
 import json
 import os
 import re
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA, run_cli, run_without_keras_lm
+from conftest import (SHARED_DATA, start_saved_model_cli,
+                      start_without_keras_lm)
 from keras_lm.cli import main
 from keras_lm.errors import KerasLMError
 from keras_lm.runs import RunDirectory, train
@@ -159,11 +158,20 @@ print(json.dumps(result))
 """
 
 
-def run_standalone(path, texts, tmp_path, extra_import=""):
-    result = run_without_keras_lm(STANDALONE.format(
+def start_standalone(path, texts, tmp_path, extra_import=""):
+    return start_without_keras_lm(STANDALONE.format(
         path=path, texts=texts, extra_import=extra_import), tmp_path)
+
+
+def standalone_output(started):
+    result = started.result()
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def run_standalone(path, texts, tmp_path, extra_import=""):
+    return standalone_output(start_standalone(path, texts, tmp_path,
+                                              extra_import))
 
 
 def test_export_translates_without_keras_lm_and_in_saved_model_cli(
@@ -172,18 +180,22 @@ def test_export_translates_without_keras_lm_and_in_saved_model_cli(
     assert main(["export", date_run["run_dir"], "--out", path]) == 0
     assert capsys.readouterr().out.strip() == f"exported {path}"
     long_text = "Wednesday 3 March 2021 " * 3  # over 40 tokens: truncated
-    expected = translator.translate(SOURCES + [long_text[:40]], beam_width=4)
-    out = run_standalone(path, SOURCES + [long_text], tmp_path)
+    # Both fresh processes at once: their TensorFlow imports overlap with
+    # each other and with the translations computed here meanwhile.
+    standalone = start_standalone(path, SOURCES + [long_text], tmp_path)
+    saved_model_cli = start_saved_model_cli(
+        path, f"text={json.dumps(SOURCES[:2])}")
+    try:
+        expected = translator.translate(SOURCES + [long_text[:40]],
+                                        beam_width=4)
+        out = standalone_output(standalone)
+        result = saved_model_cli.result()
+    finally:
+        standalone.stop()
+        saved_model_cli.stop()
     assert out["translations"] == expected
     assert out["empty"] is True
 
-    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
-    result = subprocess.run(
-        [cli, "run", "--dir", path, "--tag_set", "serve",
-         "--signature_def", "serving_default",
-         "--input_exprs", f"text={json.dumps(SOURCES[:2])}"],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert result.returncode == 0, result.stderr[-2000:]
     assert "output key translation" in result.stdout
     for translation in expected[:2]:
@@ -256,15 +268,18 @@ def test_bad_inputs_give_one_line(date_run, capsys, tmp_path):
     assert not os.path.exists(tmp_path / "b")
 
 
-def test_keras_lm_command_dispatches_seq2seq(date_run):
-    result = run_cli("translate", date_run["run_dir"], "--text", SOURCES[0],
-                     "--beam-width", "2")
-    assert result.returncode == 0, result.stderr
-    assert ISO_DATE.match(result.stdout.strip())
-    result = run_cli("translate", date_run["run_dir"], "--text", "x",
-                     "--beam-width", "0")
-    assert result.returncode == 2
-    assert result.stderr.strip().startswith("keras-lm: error: beam width")
+def test_keras_lm_command_dispatches_seq2seq(date_run, capsys):
+    # The `keras-lm` entry point in-process (test_cli.py runs it as a
+    # module in a fresh process).
+    capsys.readouterr()
+    assert main(["translate", date_run["run_dir"], "--text", SOURCES[0],
+                 "--beam-width", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert ISO_DATE.match(out.strip()), err
+    assert main(["translate", date_run["run_dir"], "--text", "x",
+                 "--beam-width", "0"]) == 2
+    assert capsys.readouterr().err.strip().startswith(
+        "keras-lm: error: beam width")
 
 
 def test_help_on_every_seq2seq_command():

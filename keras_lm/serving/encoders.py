@@ -138,9 +138,10 @@ def _filled(text, tokens):
     """Each text (batch) with its first [MASK] replaced by each of its
     tokens (batch, k); a "##" continuation joins the word before it."""
     parts = tf.strings.split(text, sep=MASK_TOKEN, maxsplit=1).to_tensor("")
-    before, after = parts[:, :1], parts[:, 1:2]
+    before, after = (tf.broadcast_to(side, tf.shape(tokens))
+                     for side in (parts[:, :1], parts[:, 1:2]))
     continues = tf.strings.regex_full_match(tokens, "##.+")
-    word = tf.where(continues, tf.strings.substr(tokens, 2, -1), tokens)
+    word = tf.strings.regex_replace(tokens, "^##", "")
     before = tf.where(continues, tf.strings.regex_replace(before, r"\s+$", ""),
                       before)
     return tf.strings.join([before, word, after])
