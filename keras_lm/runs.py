@@ -194,7 +194,8 @@ def check_same_run(saved, new, run_dir):
     comparable = {
         "model": (saved["model"]["config"], {**saved["model"]["config"],
                                              **new["model"]["config"]}),
-        "data": (saved_data, new["data"]),
+        # (a task may add what it derived from the data, label names say)
+        "data": ({k: saved_data.get(k) for k in new["data"]}, new["data"]),
         "tokenizer": (saved["tokenizer"], new["tokenizer"]),
         "training": (saved["training"], {k: new["training"].get(k)
                                          for k in saved["training"]}),

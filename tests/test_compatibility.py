@@ -55,14 +55,18 @@ class Background:
                                         text=True)
         self._result = None
 
+    def wait(self, timeout=300):
+        """(exit code, standard output, standard error) once it ended."""
+        code = self.process.wait(timeout=timeout)
+        self.out.seek(0)
+        self.err.seek(0)
+        return code, self.out.read(), self.err.read()
+
     def json(self, timeout=300):
         """The JSON object on the last line of its output; asserts that
         it exited 0."""
         if self._result is None:
-            code = self.process.wait(timeout=timeout)
-            self.out.seek(0)
-            self.err.seek(0)
-            output, errors = self.out.read(), self.err.read()
+            code, output, errors = self.wait(timeout)
             assert code == 0, errors[-3000:]
             self._result = json.loads(output.strip().splitlines()[-1])
         return self._result
@@ -76,8 +80,9 @@ class Background:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def fresh_processes(old):
-    """The two checks that need a fresh Python, started at once:
+def fresh_processes(old, tmp_path_factory):
+    """The checks that need a fresh Python, started at once, and one that
+    runs in a fresh process only so that it overlaps with the rest:
 
     - "standalone": the old SavedModels with TensorFlow alone. -I keeps the
       source tree, PYTHONPATH and user site-packages off the path, and the
@@ -86,6 +91,9 @@ def fresh_processes(old):
     - "load_model": `import keras_lm`, then `keras.saving.load_model` of
       each old run's model.keras, with the keras_lm under test first on the
       path.
+    - "resume": `runs/gru_interrupted` resumed (`keras-lm train` with its
+      recorded flags) on a copy of its own; `resumed` compares it with the
+      same command run in this process.
     """
     import keras_lm
 
@@ -96,6 +104,8 @@ def fresh_processes(old):
     quiet = {"TF_CPP_MIN_LOG_LEVEL": "3"}
     if "CUDA_VISIBLE_DEVICES" in os.environ:
         quiet["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+    resume_copy = tmp_path_factory.mktemp("second") / "gru_interrupted"
+    shutil.copytree(FIXTURES / "runs" / "gru_interrupted", resume_copy)
     package_root = os.path.dirname(os.path.dirname(keras_lm.__file__))
     path = os.pathsep.join(filter(None, [package_root,
                                          os.environ.get("PYTHONPATH")]))
@@ -108,7 +118,13 @@ def fresh_processes(old):
             [sys.executable, str(scripts / "load_model.py"), *ALL_RUNS], old,
             {**os.environ, "PYTHONPATH": path, **quiet},
             scripts / "load_model"),
+        "resume": Background(
+            [sys.executable, "-m", "keras_lm", "train", "gru",
+             *RESUME_FLAGS, "--verbose", "0", "--out", str(resume_copy)],
+            old, {**os.environ, "PYTHONPATH": path, **quiet},
+            scripts / "resume"),
     }
+    started["resume"].run_dir = resume_copy
     yield started
     for process in started.values():
         process.stop()
@@ -278,17 +294,18 @@ def test_old_run_exports(capsys, old, tmp_path, run):
 
 
 @pytest.fixture(scope="module")
-def resumed(tmp_path_factory):
+def resumed(tmp_path_factory, fresh_processes):
     """`runs/gru_interrupted` resumed, with its recorded flags, on two fresh
-    copies: [(run directory, exit code)] of each."""
-    results = []
-    for name in ("first", "second"):
-        run_dir = tmp_path_factory.mktemp(name) / "gru_interrupted"
-        shutil.copytree(FIXTURES / "runs" / "gru_interrupted", run_dir)
-        code = main(["train", "gru", *RESUME_FLAGS, "--verbose", "0",
-                     "--out", str(run_dir)])
-        results.append((run_dir, code))
-    return results
+    copies, one in this process and one in a fresh one (started with
+    `fresh_processes`): [(run directory, exit code)] of each."""
+    run_dir = tmp_path_factory.mktemp("first") / "gru_interrupted"
+    shutil.copytree(FIXTURES / "runs" / "gru_interrupted", run_dir)
+    code = main(["train", "gru", *RESUME_FLAGS, "--verbose", "0",
+                 "--out", str(run_dir)])
+    other = fresh_processes["resume"]
+    other_code, _, errors = other.wait()
+    assert other_code == 0, errors[-3000:]
+    return [(run_dir, code), (other.run_dir, other_code)]
 
 
 def test_interrupted_old_run_resumes_to_completion(resumed):

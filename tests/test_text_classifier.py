@@ -169,3 +169,31 @@ def test_bad_input_is_one_line_and_writes_nothing(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
     assert not out.exists()
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
+    """Dropout included: each epoch's masks come from the seed and the
+    epoch (`ReseedEachEpoch`), which Keras does not save with weights."""
+    import keras
+
+    from keras_lm.runs import train
+
+    class KilledInSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    kwargs = dict(data=RT_POLARITY, vocab_size=500, max_length=32,
+                  model_config={"backbone": "gru", "d_model": 8, "dropout": 0.3},
+                  training={"batch_size": 8, "epochs": 2,
+                            "steps_per_epoch": 3, "warmup_steps": 0},
+                  verbose=0)
+    train("classifier", str(tmp_path / "whole"), **kwargs)
+    with pytest.raises(KeyboardInterrupt):
+        train("classifier", str(tmp_path / "resumed"),
+              callbacks=[KilledInSecondEpoch()], **kwargs)
+    train("classifier", str(tmp_path / "resumed"), **kwargs)
+    whole, resumed = (RunDirectory(tmp_path / name).load("last").model
+                      for name in ("whole", "resumed"))
+    for a, b in zip(whole.weights, resumed.weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)

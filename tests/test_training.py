@@ -263,12 +263,18 @@ EMA_RUN = dict(model_config={"embedding_dim": 8, "rnn_units": 16},
                verbose=0)
 
 
+@pytest.fixture(scope="module")
+def ema_run(tmp_path_factory, corpus_file):
+    """EMA_RUN trained in one go: (run directory, its fit history)."""
+    run_dir = str(tmp_path_factory.mktemp("ema") / "ema")
+    return run_dir, train("gru", run_dir, data=corpus_file, **EMA_RUN)
+
+
 def test_with_ema_validation_and_checkpoints_see_the_averaged_weights(
-        tmp_path, corpus_file):
+        ema_run):
     """`fit` ends with the average in the model; the checkpoints hold that
     same average (not the raw weights), and so val_loss measured it."""
-    run_dir = str(tmp_path / "ema")
-    history = train("gru", run_dir, data=corpus_file, **EMA_RUN)
+    run_dir, history = ema_run
     last, _, _ = load_run(run_dir, which="last")
     for expected, actual in zip(history.model.get_weights(),
                                 last.get_weights()):
@@ -279,7 +285,7 @@ def test_with_ema_validation_and_checkpoints_see_the_averaged_weights(
 
 
 def test_with_ema_a_resumed_run_matches_an_uninterrupted_one(
-        tmp_path, corpus_file):
+        tmp_path, corpus_file, ema_run):
     """The backup holds the raw weights (and the average, in the optimizer),
     so training continues from exactly where it stopped."""
     class KilledInSecondEpoch(keras.callbacks.Callback):
@@ -290,8 +296,7 @@ def test_with_ema_a_resumed_run_matches_an_uninterrupted_one(
             if self.epoch == 1 and batch == 3:
                 raise KeyboardInterrupt
 
-    reference = str(tmp_path / "reference")
-    train("gru", reference, data=corpus_file, **EMA_RUN)
+    reference, _ = ema_run  # the same settings, uninterrupted
     resumed = str(tmp_path / "resumed")
     with pytest.raises(KeyboardInterrupt):
         train("gru", resumed, data=corpus_file,

@@ -6,6 +6,7 @@ import os
 import time
 
 import keras
+import numpy as np
 
 from keras_lm.io_utils import (atomic_path, load_weights_checked, read_json,
                                write_text_atomically)
@@ -203,6 +204,29 @@ class UseRaw(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.averaged.use_raw()
+
+
+class ReseedEachEpoch(keras.callbacks.Callback):
+    """Sets every random stream of the model (dropout's seed generators) to
+    a state made of `seed` and the epoch, as each epoch begins.
+
+    Keras saves no seed-generator state with the weights, so without this a
+    resumed run would draw other dropout masks than the uninterrupted run
+    and end with other weights; with it, an epoch's masks depend only on
+    the seed and the epoch.
+    """
+
+    def __init__(self, seed):
+        super().__init__()
+        self.seed = seed
+
+    def on_epoch_begin(self, epoch, logs=None):
+        streams = [v for v in self.model.variables
+                   if v.name == "seed_generator_state"]
+        for i, state in enumerate(streams):
+            value = np.array([self.seed * 1_000_003 + i, epoch << 20],
+                             np.int64) % 2**31
+            state.assign(value.astype(state.dtype))
 
 
 def run_callbacks(run, patience, extra=(), before_backup=()):

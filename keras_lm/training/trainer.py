@@ -133,7 +133,8 @@ def fit(task, run, training, *, strategy=None, callbacks=(), verbose="auto",
         epochs=training.epochs, steps_per_epoch=steps,
         validation_data=data.validation, verbose=verbose, shuffle=False,
         callbacks=run_callbacks.run_callbacks(
-            run, training.early_stopping_patience, extra=callbacks,
+            run, training.early_stopping_patience,
+            extra=[run_callbacks.ReseedEachEpoch(training.seed), *callbacks],
             before_backup=data.callbacks(steps)))
     run.finish(model, task.config)
     task.model = model
