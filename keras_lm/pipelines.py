@@ -164,10 +164,13 @@ class EncoderPipeline:
             raise KerasLMError("give at least one text")
         run = {"text-classification": self._classify,
                "feature-extraction": self._features,
-               "fill-mask": self.task.fill_mask}[self.task_name]
+               "fill-mask": self._fill_mask}[self.task_name]
         results = run(texts, **options)
         return results[0] if single and self.task_name != "text-classification" \
             else results
+
+    def _fill_mask(self, texts, top_k=5):
+        return self.task.fill_mask(texts, top_k=top_k)
 
     def _classify(self, texts, top_k=1):
         names = self.task.label_names

@@ -219,3 +219,39 @@ def test_bad_checkpoints_raise_one_line_errors(hf, tmp_path, change, match):
     with pytest.raises(KerasLMError, match=match) as error:
         load_bert(str(bad))
     assert "\n" not in str(error.value)
+
+
+def test_pipelines_run_on_bert_folders_as_transformers_does(hf):
+    """keras_lm.pipeline on a BERT folder gives transformers' answers."""
+    from keras_lm import pipeline
+
+    texts = ["the film was good .", "a dull story of one man"]
+    classifier, classifier_dir = hf["classifier"]
+    hf_tokenizer = transformers.BertTokenizerFast.from_pretrained(
+        classifier_dir)
+    batch = hf_tokenizer(texts, return_tensors="pt", padding=True)
+    with torch.no_grad():
+        probabilities = torch.softmax(classifier(**batch).logits, -1).numpy()
+    ours = pipeline("text-classification", model=classifier_dir)(
+        texts, top_k=None)
+    for row, ranked in zip(probabilities, ours):
+        assert ranked[0]["label"] == LABELS[row.argmax()]
+        np.testing.assert_allclose(
+            [r["score"] for r in ranked], np.sort(row)[::-1], atol=1e-4)
+
+    mlm, mlm_dir = hf["mlm"]
+    expected = transformers.pipeline("fill-mask", model=mlm,
+                                     tokenizer=hf_tokenizer, top_k=3)(
+        "the [MASK] was good .")
+    got = pipeline("fill-mask", model=mlm_dir)("the [MASK] was good .",
+                                              top_k=3)
+    assert [g["token"] for g in got] == [e["token"] for e in expected]
+    np.testing.assert_allclose([g["score"] for g in got],
+                               [e["score"] for e in expected], atol=1e-4)
+
+    features = pipeline("feature-extraction", model=mlm_dir)(texts[0])
+    with torch.no_grad():
+        hidden = mlm.bert(**hf_tokenizer(texts[0], return_tensors="pt"))
+    np.testing.assert_allclose(np.array(features)[0],
+                               hidden.last_hidden_state[0].numpy(),
+                               atol=1e-4)
