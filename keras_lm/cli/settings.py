@@ -15,6 +15,7 @@ Turning a `Setting` into an argparse flag is `keras_lm.cli.flags`' job.
 import dataclasses
 import inspect
 import re
+import sys
 import typing
 
 from keras_lm.training.config import TrainingConfig
@@ -96,12 +97,26 @@ def docstring_args(cls):
     of `cls` and its bases (the nearest class wins)."""
     docs = {}
     for klass in reversed(cls.__mro__):
-        docs.update(_parse_args_section(inspect.getdoc(klass) or ""))
+        for name, text in _parse_args_section(
+                inspect.getdoc(klass) or "").items():
+            docs[name] = _referred(klass, name) or text
     return docs
 
 
+def _referred(klass, name):
+    """The text "as for `Other`" refers to: `Other`'s own entry for `name`
+    (`Other` a name in `klass`'s module)."""
+    other = re.fullmatch(r"as for `(\w+)`\.?",
+                         _parse_args_section(inspect.getdoc(klass))[name])
+    other = other and getattr(sys.modules[klass.__module__], other.group(1),
+                              None)
+    return other and docstring_args(other).get(name)
+
+
 def _parse_args_section(docstring):
-    docs, name, inside = {}, None, False
+    """An entry documents one argument or several ("a, b: text"), its names
+    wrapped over lines ending in a comma if need be."""
+    docs, name, inside, wrapped = {}, None, False, []
     for line in docstring.splitlines():
         if line.strip() == "Args:":
             inside = True
@@ -110,10 +125,14 @@ def _parse_args_section(docstring):
             continue
         if line and not line.startswith(" "):  # the section ended
             break
+        names_only = re.fullmatch(r"    (\w+(?:, \w+)*),", line)
+        if names_only:
+            wrapped += names_only.group(1).split(", ")
+            continue
         entry = re.match(r"    (\*{0,2}\w+(?:, \w+)*):\s*(.*)", line)
         if entry:
             names, text = entry.groups()
-            name = names.split(", ")
+            name, wrapped = wrapped + names.split(", "), []
             for each in name:
                 docs[each] = text
         elif name and line.strip():

@@ -51,6 +51,12 @@ class MaskedLanguageModel(keras.Model):
     from scratch, the pre-LayerNorm layout is the stabler one (an imported
     BERT says False). The head's GELU follows `gelu_approximate`.
 
+    Args:
+        vocab_size, max_sequence_length, type_vocab_size, num_layers,
+        num_heads, d_model, mlp_dim, dropout, layer_norm_epsilon,
+        gelu_approximate, norm_first, pad_id: as for `TransformerEncoder`.
+        **kwargs: base `keras.Model` arguments (`name`, `dtype`, ...).
+
     Call arguments:
         inputs: int token ids `(batch, time)`, giving float32 logits
             `(batch, time, vocab_size)`; or a dict with "token_ids" and

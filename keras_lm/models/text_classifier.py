@@ -51,10 +51,15 @@ class TextClassifier(keras.Model):
             mean pooling over a pre-LayerNorm encoder (the defaults) learns
             in a few hundred steps where BERT's [CLS] over post-LayerNorm
             stalls at chance; an imported BERT sets its own ("cls", post).
-        max_sequence_length, type_vocab_size, num_layers, num_heads,
-        d_model, mlp_dim, layer_norm_epsilon, gelu_approximate, norm_first:
-            as for `TransformerEncoder` (the RNN backbones use `d_model`,
-            as the embedding width, and `num_layers` only).
+        max_sequence_length: the Transformer's context (learned positions).
+        num_layers: Transformer blocks, or stacked RNN layers.
+        num_heads: attention heads per block; must divide `d_model`.
+        d_model: the Transformer's width; the RNNs' embedding width.
+        mlp_dim: hidden width of each block's MLP; `4 * d_model` if None.
+        layer_norm_epsilon: epsilon of every LayerNorm (BERT: 1e-12).
+        gelu_approximate: the tanh form of GELU instead of the exact erf.
+        norm_first: pre-LayerNorm blocks (False: BERT's post-LayerNorm).
+        type_vocab_size: number of segment ids (BERT: 2).
         rnn_units: units per direction of the RNN backbones (`d_model` if
             None); unused by the Transformer.
         dropout: the encoder's dropout rate, and the head's.
