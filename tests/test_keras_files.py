@@ -22,14 +22,16 @@ import keras
 import numpy as np
 import pytest
 
-from keras_lm.models import (GRUGenerator, LSTMLanguageModel, Seq2Seq,
+from keras_lm.models import (GRUGenerator, LSTMLanguageModel,
+                             MaskedLanguageModel, Seq2Seq, TextClassifier,
                              TransformerLM)
 from keras_lm.models.seq2seq import masked_loss
 from keras_lm.training.metrics import (MaskedTokenAccuracy,
                                        language_model_metrics)
 from keras_lm.training.optimizers import adam_classes
 
-FAMILIES = ("GRUGenerator", "LSTMLanguageModel", "TransformerLM", "Seq2Seq")
+FAMILIES = ("GRUGenerator", "LSTMLanguageModel", "TransformerLM", "Seq2Seq",
+            "MaskedLanguageModel", "TextClassifier")
 # A Seq2Seq file as saved before `MaskedTokenAccuracy` moved to
 # keras_lm.training.metrics: its compile config names the old module.
 OLD_SEQ2SEQ = "Seq2Seq_saved_before_metric_moved"
@@ -83,6 +85,14 @@ def _build(family):
     elif family == "TransformerLM":
         model = TransformerLM(VOCAB, max_sequence_length=8, num_layers=1,
                               num_heads=2, d_model=8, output_bias=True)
+    elif family == "MaskedLanguageModel":
+        model = MaskedLanguageModel(VOCAB, max_sequence_length=8,
+                                    num_layers=1, num_heads=2, d_model=8)
+    elif family == "TextClassifier":  # the BERT layout: post-LN, pooler
+        model = TextClassifier(3, VOCAB, pooling="cls", norm_first=False,
+                               max_sequence_length=8, num_layers=1,
+                               num_heads=2, d_model=8)
+        return model, ids[0], np.array([0, 2])
     else:
         model = Seq2Seq(VOCAB, VOCAB, embedding_dim=8, units=8,
                         attention="dot", bidirectional=True)
@@ -94,10 +104,17 @@ def _compile(model, family):
     """Compiles as training does: a language model with the cross-entropy,
     perplexity and bits/char, and the multi-replica AdamW with a cosine
     schedule and weight EMA (the optimizer class most specific to us);
-    Seq2Seq with the padding-masked loss and accuracy."""
-    if family == "Seq2Seq":
+    Seq2Seq and the masked LM with the padding-masked loss and accuracy,
+    the classifier with cross-entropy and accuracy."""
+    if family in ("Seq2Seq", "MaskedLanguageModel"):
         model.compile(optimizer="adam", loss=masked_loss(),
                       metrics=[MaskedTokenAccuracy()], jit_compile=False)
+        return
+    if family == "TextClassifier":
+        model.compile(optimizer="adamw",
+                      loss=keras.losses.SparseCategoricalCrossentropy(
+                          from_logits=True),
+                      metrics=["accuracy"], jit_compile=False)
         return
     _, adamw = adam_classes(replicas=2)
     schedule = keras.optimizers.schedules.CosineDecay(
