@@ -343,6 +343,37 @@ def finetune(source_run, out, *, data, training=None, freeze_embeddings=False,
                  vocab_size=task.config["tokenizer"].get("vocab_size"))
 
 
+def write_imported_run(run_dir, load, overwrite=False):
+    """Writes a converted checkpoint as the finished run directory
+    `run_dir`, whole or not at all; returns its absolute path.
+
+    `load()` returns `(model, tokenizer, config)` (`config` from
+    `new_run_config`); it runs once `run_dir` is known to be free, or with
+    `overwrite` an earlier run directory (never someone else's folder).
+    """
+    from keras_lm.io_utils import atomic_directory, save_keras_model
+
+    run_dir = os.path.abspath(run_dir)
+    replaces = (lambda path: RunDirectory(path).exists()) if overwrite \
+        else None
+    with atomic_directory(run_dir, replaces, "keras-lm run directory") as tmp:
+        model, tokenizer, config = load()
+        config["finished"] = True
+        run = RunDirectory(tmp)
+        os.makedirs(run.checkpoints)
+        tokenizer.save(tmp)
+        best = os.path.join(run.checkpoints, "best.weights.h5")
+        model.save_weights(best)
+        last = os.path.join(run.checkpoints, "last.weights.h5")
+        try:  # the same weights: a hard link where the file system can
+            os.link(best, last)
+        except OSError:
+            shutil.copyfile(best, last)
+        save_keras_model(model, run.model_path)
+        run.write_config(config)
+    return run_dir
+
+
 def load_run(path, which="best", stateful=False, batch_size=1):
     """`(model, tokenizer, config)` of a language-model run directory (the
     older form of `RunDirectory(path).load()`).

@@ -24,7 +24,6 @@ the exact erf GELU, "gelu_new"/"gelu_pytorch_tanh" the tanh form.
 
 import json
 import os
-import shutil
 
 import numpy as np
 
@@ -351,13 +350,6 @@ def finetuning_recipe(model_config):
         validation_steps=20)
 
 
-def link_or_copy(source, target):
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
-
-
 def import_bert(checkpoint_dir, run_dir, overwrite=False):
     """Writes the BERT checkpoint in `checkpoint_dir` as run directory
     `run_dir` (family "encoder" or "classifier"); returns its absolute path.
@@ -367,12 +359,8 @@ def import_bert(checkpoint_dir, run_dir, overwrite=False):
     directory (never someone else's folder).
     """
     from keras_lm import runs
-    from keras_lm.io_utils import atomic_directory, save_keras_model
 
-    run_dir = os.path.abspath(run_dir)
-    replaces = (lambda path: runs.RunDirectory(path).exists()) if overwrite \
-        else None
-    with atomic_directory(run_dir, replaces, "keras-lm run directory") as tmp:
+    def load():
         model, tokenizer, info = load_bert(checkpoint_dir)
         data = {"source": None}
         if info["family"] == "classifier":
@@ -387,13 +375,6 @@ def import_bert(checkpoint_dir, run_dir, overwrite=False):
         config["imported_from"] = {
             "format": "huggingface-bert", "architecture": info["architecture"],
             "path": os.path.abspath(checkpoint_dir)}
-        config["finished"] = True
-        run = runs.RunDirectory(tmp)
-        os.makedirs(run.checkpoints)
-        tokenizer.save(tmp)
-        best = os.path.join(run.checkpoints, "best.weights.h5")
-        model.save_weights(best)
-        link_or_copy(best, os.path.join(run.checkpoints, "last.weights.h5"))
-        save_keras_model(model, run.model_path)
-        run.write_config(config)
-    return run_dir
+        return model, tokenizer, config
+
+    return runs.write_imported_run(run_dir, load, overwrite)

@@ -23,7 +23,6 @@ trained run.
 
 import json
 import os
-import shutil
 
 import numpy as np
 
@@ -235,13 +234,6 @@ def _finetuning_recipe(model_config):
         epochs=1, learning_rate=1e-4, warmup_steps=0, validation_steps=20)
 
 
-def _link_or_copy(source, target):
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
-
-
 def import_gpt2(checkpoint_dir, run_dir, overwrite=False):
     """Writes the GPT-2 checkpoint in `checkpoint_dir` as run directory `run_dir`.
 
@@ -257,12 +249,8 @@ def import_gpt2(checkpoint_dir, run_dir, overwrite=False):
     '/.../runs/gpt2'
     """
     from keras_lm import runs
-    from keras_lm.io_utils import atomic_directory, save_keras_model
 
-    run_dir = os.path.abspath(run_dir)
-    replaces = (lambda path: runs.RunDirectory(path).exists()) if overwrite \
-        else None
-    with atomic_directory(run_dir, replaces, "keras-lm run directory") as tmp:
+    def load():
         model, tokenizer, model_config = load_gpt2(checkpoint_dir)
         config = runs.new_run_config(
             "transformer", model_config,
@@ -271,13 +259,6 @@ def import_gpt2(checkpoint_dir, run_dir, overwrite=False):
             _finetuning_recipe(model_config))
         config["imported_from"] = {"format": "huggingface-gpt2",
                                    "path": os.path.abspath(checkpoint_dir)}
-        config["finished"] = True
-        run = runs.RunDirectory(tmp)
-        os.makedirs(run.checkpoints)
-        tokenizer.save(tmp)
-        best = os.path.join(run.checkpoints, "best.weights.h5")
-        model.save_weights(best)
-        _link_or_copy(best, os.path.join(run.checkpoints, "last.weights.h5"))
-        save_keras_model(model, run.model_path)
-        run.write_config(config)
-    return run_dir
+        return model, tokenizer, config
+
+    return runs.write_imported_run(run_dir, load, overwrite)
