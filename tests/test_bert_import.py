@@ -255,3 +255,16 @@ def test_pipelines_run_on_bert_folders_as_transformers_does(hf):
     np.testing.assert_allclose(np.array(features)[0],
                                hidden.last_hidden_state[0].numpy(),
                                atol=1e-4)
+
+
+def test_keras_lm_import_then_classify(hf, tmp_path, capsys):
+    from keras_lm.cli import main
+
+    out = str(tmp_path / "imported")
+    assert main(["import", hf["classifier"][1], "--out", out]) == 0
+    assert main(["classify", out, "--text", "the film was good ."]) == 0
+    label, probability, text = capsys.readouterr().out.splitlines()[-1].split(
+        "\t")
+    assert label in LABELS and 0 < float(probability) <= 1
+    assert main(["import", str(tmp_path), "--out", out]) == 2
+    assert "not a GPT-2 or BERT" in capsys.readouterr().err

@@ -126,3 +126,14 @@ def test_a_classifier_starts_from_the_pre_trained_encoder(
                             encoder.model.encoder.weights):
         np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs))
     assert classifier.predict_text("a fine film") in ("neg", "pos")
+
+
+def test_a_classifier_refuses_a_shape_its_init_encoder_lacks(
+        encoder_run, tmp_path, capsys):
+    out = tmp_path / "clash"
+    assert main(["train", "classifier", "--data",
+                 str(SHARED_DATA / "rt-polarity"), "--init", encoder_run,
+                 "--d-model", "64", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "d_model=64 does not fit the encoder" in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()

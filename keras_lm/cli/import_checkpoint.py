@@ -9,36 +9,42 @@ commands take like any trained run; the kind is read from its config.json.
 
 import os
 
-from keras_lm.cli import import_gpt2
-
 
 def add_parser(commands):
     parser = commands.add_parser(
         "import", help="import a Hugging Face GPT-2 or BERT checkpoint as a "
                        "run directory")
-    parser.add_argument("checkpoint_dir", help="folder with config.json, "
-                                               "model.safetensors and the "
-                                               "tokenizer files")
+    add_arguments(parser, "folder with config.json, model.safetensors and "
+                          "the tokenizer files")
+    return parser
+
+
+def add_arguments(parser, what):
+    parser.add_argument("checkpoint_dir", help=what)
     parser.add_argument("--out", help="run directory to write (default: "
                                       "runs/<checkpoint folder name>)")
     parser.add_argument("--overwrite", action="store_true", default=None,
                         help="replace an existing --out run directory")
-    return parser
+
+
+def write(importer, args):
+    """Runs `importer(checkpoint_dir, out)` for the parsed `args`."""
+    out = args.out or os.path.join(
+        "runs", os.path.basename(os.path.normpath(args.checkpoint_dir)))
+    options = {"overwrite": True} if args.overwrite else {}
+    path = importer(args.checkpoint_dir, out, **options)
+    print(f"imported {args.checkpoint_dir} into {path}")
 
 
 def run(args):
     from keras_lm.checkpoints.bert import import_bert, is_bert_checkpoint
-    from keras_lm.checkpoints.gpt2 import is_gpt2_checkpoint
+    from keras_lm.checkpoints.gpt2 import import_gpt2, is_gpt2_checkpoint
     from keras_lm.errors import KerasLMError
 
     if is_gpt2_checkpoint(args.checkpoint_dir):
-        return import_gpt2.run(args)
-    if not is_bert_checkpoint(args.checkpoint_dir):
-        raise KerasLMError(f"{args.checkpoint_dir} is not a GPT-2 or BERT "
-                           "checkpoint folder (its config.json says which "
-                           "model_type it holds)")
-    out = args.out or os.path.join(
-        "runs", os.path.basename(os.path.normpath(args.checkpoint_dir)))
-    options = {"overwrite": True} if args.overwrite else {}
-    path = import_bert(args.checkpoint_dir, out, **options)
-    print(f"imported {args.checkpoint_dir} into {path}")
+        return write(import_gpt2, args)
+    if is_bert_checkpoint(args.checkpoint_dir):
+        return write(import_bert, args)
+    raise KerasLMError(f"{args.checkpoint_dir} is not a GPT-2 or BERT "
+                       "checkpoint folder (its config.json says which "
+                       "model_type it holds)")

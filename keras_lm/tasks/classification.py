@@ -33,7 +33,7 @@ from keras_lm.data import load_labeled_text
 from keras_lm.data.encoder_inputs import classification_dataset
 from keras_lm.data.text_sources import recorded_source
 from keras_lm.errors import KerasLMError, check_counts
-from keras_lm.tasks.encoder_task import EncoderTask
+from keras_lm.tasks.encoder_task import PREDICT_BATCH, EncoderTask
 from keras_lm.training.trainer import TrainingData
 
 #: Model settings a pre-trained encoder fixes (the classifier takes them).
@@ -130,10 +130,8 @@ class ClassificationTask(EncoderTask):
             pretrained = task.pretrained()
             tokenizers = {"tokenizer": pretrained.tokenizer}
             task.tokenizers.update(tokenizers)
-            model_config.update({k: pretrained.model_config[k]
-                                 for k in ENCODER_SETTINGS
-                                 if k in pretrained.model_config},
-                                backbone="transformer")
+            model_config.update(_encoder_shape(
+                pretrained.model_config, model_config, data["init"]))
         task.learn_tokenizer(splits.train.texts, tokenizers)
         rows, truncated = task.pack(splits.train.texts, "training texts")
         config["data_stats"] = {
@@ -249,7 +247,7 @@ class ClassificationTask(EncoderTask):
                                "another split or other data")
         count = len(texts.texts)
         if max_batches:
-            count = min(count, max_batches * 64)
+            count = min(count, max_batches * PREDICT_BATCH)
         predicted = self.predict_proba(texts.texts[:count]).argmax(-1)
         scores = evaluate_classifier(texts.labels[:count], predicted,
                                      self.label_names)
@@ -266,6 +264,26 @@ class ClassificationTask(EncoderTask):
         from keras_lm.serving.encoders import export_classifier
 
         return export_classifier(self, path)
+
+
+def _encoder_shape(pretrained, wanted, init):
+    """The settings the classifier takes from the pre-trained encoder; a
+    one-line error for one the user set otherwise (not left at the
+    constructor's default)."""
+    from keras_lm.runs import constructor_defaults
+    from keras_lm.models import TextClassifier
+
+    defaults = constructor_defaults(TextClassifier)
+    shape = {k: pretrained[k] for k in ENCODER_SETTINGS if k in pretrained}
+    shape["backbone"] = "transformer"
+    for name, value in shape.items():
+        given = wanted.get(name, value)
+        if given != value and given != defaults.get(name, value):
+            raise KerasLMError(
+                f"{name}={given!r} does not fit the encoder of {init} "
+                f"({name}={value!r}); leave it out, the classifier takes the "
+                "encoder's shape")
+    return shape
 
 
 @dataclasses.dataclass
