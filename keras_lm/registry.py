@@ -10,7 +10,7 @@ Example:
 
 >>> import keras_lm
 >>> sorted(families())
-['gru', 'lstm', 'seq2seq', 'transformer']
+['classifier', 'encoder', 'gru', 'lstm', 'seq2seq', 'transformer']
 >>> family("gru").model_class.__name__
 'GRUGenerator'
 """
