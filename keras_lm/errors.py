@@ -71,3 +71,9 @@ def check_counts(**counts):
 
 def check_dropout(rate):
     check_real("dropout", rate, 0.0, 1.0, open_high=True)
+
+
+def a_run(family):
+    """"a gru run", "an encoder run": a family's run, for messages."""
+    article = "an" if str(family)[:1].lower() in "aeiou" else "a"
+    return f"{article} {family} run"

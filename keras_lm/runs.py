@@ -33,7 +33,7 @@ import shutil
 
 import keras_lm.tasks  # noqa: F401 (registers the built-in families)
 from keras_lm.data.text_sources import recorded_source
-from keras_lm.errors import KerasLMError
+from keras_lm.errors import KerasLMError, a_run
 from keras_lm.io_utils import (free_or_recognised, read_json,
                                save_keras_model, write_text_atomically)
 from keras_lm.registry import family as find_family
@@ -324,7 +324,7 @@ def finetune(source_run, out, *, data, training=None, freeze_embeddings=False,
     task = source.load_task()
     training = training or task.training()
     if not hasattr(task, "unknown_fraction"):
-        raise KerasLMError(f"{source.path} is a {task.family.name} run; "
+        raise KerasLMError(f"{source.path} is {a_run(task.family.name)}; "
                            "fine-tuning continues language models")
     text = task.corpus(data_dir, source=data).train
     unknown = task.unknown_fraction(text)
@@ -384,7 +384,7 @@ def load_run(path, which="best", stateful=False, batch_size=1):
     """
     run = RunDirectory(path).require()
     if "tokenizer" not in run.task_class().TOKENIZER_DIRS:
-        raise KerasLMError(f"{run.path} is a {run.family()} run, not a "
+        raise KerasLMError(f"{run.path} is {a_run(run.family())}, not a "
                            "language model; use RunDirectory(path).load()")
     task = run.load(which, stateful=stateful, batch_size=batch_size)
     return task.model, task.tokenizer, task.config

@@ -99,8 +99,9 @@ def fast_mode_runs(tmp_path_factory, kernel_spec_manager):
                 resources={"metadata": {"path": str(folder)}})
             start = time.monotonic()
             try:
-                # raises CellExecutionError with the cell's traceback
-                await client.async_execute()
+                # raises CellExecutionError with the cell's traceback;
+                # shuts the kernel down either way (cleanup_kc)
+                await client.async_execute(cleanup_kc=True)
                 error = None
             except Exception as e:  # reported by that notebook's test
                 error = e

@@ -7,7 +7,7 @@ capability gets one line naming the commands that do apply to it.
 """
 
 from keras_lm.cli.flags import refuse_unaccepted
-from keras_lm.errors import KerasLMError
+from keras_lm.errors import KerasLMError, a_run
 from keras_lm.registry import family as find_family
 from keras_lm.runs import RunDirectory
 from keras_lm.tasks import Task
@@ -20,8 +20,8 @@ def _overrides(name):
 
 #: `command: (kind of run it needs, test on the task class)`.
 NEEDS = {
-    # Continues a text: a single tokenizer, in and out.
-    "generate": ("language-model", lambda c: hasattr(c, "tokenizer")),
+    # Continues a text (and shows a sample of it after training).
+    "generate": ("language-model", lambda c: hasattr(c, "sample")),
     "translate": ("seq2seq", lambda c: hasattr(c, "translator")),
     "evaluate": ("trained", _overrides("evaluate")),
     "export": ("trained", _overrides("export")),
@@ -44,7 +44,7 @@ def task_class_for(path, command):
     if not can(task_class):
         others = [c for c, (_, test) in NEEDS.items()
                   if c != command and test(task_class)]
-        raise KerasLMError(f"{run.path}: this is a {name} run, which is not "
+        raise KerasLMError(f"{run.path}: this is {a_run(name)}, which is not "
                            f"a {kind} run; use {_listing(others)} on it")
     return task_class
 
@@ -60,7 +60,7 @@ def _listing(commands):
 
 def describe(path):
     """"RUN, a gru run" (for "--flag does not apply to ...")."""
-    return f"{path}, a {RunDirectory(path).family()} run"
+    return f"{path}, {a_run(RunDirectory(path).family())}"
 
 
 def load_task(path, command, options, method):

@@ -32,7 +32,7 @@ import numpy as np
 from keras_lm.data import load_labeled_text
 from keras_lm.data.encoder_inputs import classification_dataset
 from keras_lm.data.text_sources import recorded_source
-from keras_lm.errors import KerasLMError, check_counts
+from keras_lm.errors import KerasLMError, a_run, check_counts
 from keras_lm.tasks.encoder_task import PREDICT_BATCH, EncoderTask
 from keras_lm.training.trainer import TrainingData
 
@@ -307,7 +307,7 @@ def load_encoder(path):
         return PretrainedEncoder(model, tokenizer, model.get_config())
     run = RunDirectory(path).require()
     if not issubclass(run.task_class(), EncoderTask):
-        raise KerasLMError(f"{run.path} is a {run.family()} run, not an "
+        raise KerasLMError(f"{run.path} is {a_run(run.family())}, not an "
                            "encoder; init needs a masked-LM (encoder) or "
                            "classifier run, or a BERT checkpoint folder")
     task = run.load()
