@@ -68,7 +68,7 @@ def test_classify_prints_a_label_and_its_probability(classifier_run,
 
 
 def test_evaluate_reports_per_class_scores_and_draws_the_matrix(
-        classifier_run, capsys):
+        classifier_run, tmp_path, capsys):
     assert main(["evaluate", classifier_run]) == 0
     out = capsys.readouterr().out
     assert "macro-F1" in out and "neg: precision" in out
@@ -76,9 +76,16 @@ def test_evaluate_reports_per_class_scores_and_draws_the_matrix(
     plot = os.path.join(classifier_run, "confusion_matrix.png")
     with open(plot, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-    scores = RunDirectory(classifier_run).load().evaluate(split="validation")
+    task = RunDirectory(classifier_run).load()
+    scores = task.evaluate(split="validation")
     assert sum(map(sum, scores["confusion_matrix"])) == 1066
     assert 0.0 <= scores["macro_f1"] <= 1.0
+    # Other data is scored whole (nothing of it was held out).
+    other = tmp_path / "reviews.jsonl"
+    other.write_text('{"text": "a fine film", "label": "pos"}\n'
+                     '{"text": "a dull mess", "label": "neg"}\n'
+                     '{"text": "so bad", "label": "neg"}\n')
+    assert task.evaluate(data=str(other))["examples"] == 3
 
 
 def test_embed_gives_one_unit_vector_per_text(classifier_run, tmp_path,

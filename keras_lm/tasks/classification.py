@@ -228,20 +228,15 @@ class ClassificationTask(EncoderTask):
                  max_batches=None, verbose=0):
         """Accuracy, macro-F1, per-class precision/recall/F1 and the
         confusion matrix on the run's own `split` (re-read as the run read
-        it), or on `data`'s test split; `plot` is a path for the confusion
-        matrix picture (PNG)."""
+        it), or on `data` (its test split if it has one, else all of it);
+        `plot` is a path for the confusion matrix picture (PNG)."""
         from keras_lm.evaluation.classification import (evaluate_classifier,
                                                         plot_confusion_matrix)
 
-        splits = self.splits(data_dir) if data is None else load_labeled_text(
-            recorded_source(data), data_dir=data_dir,
-            text_column=self.config["data"].get("text_column"),
-            label_column=self.config["data"].get("label_column"))
-        if data is not None and list(splits.label_names) != self.label_names:
-            raise KerasLMError(f"{data} has labels {', '.join(splits.label_names)}"
-                               f"; this classifier knows "
-                               f"{', '.join(self.label_names)}")
-        texts = getattr(splits, split)
+        if data is None:
+            texts = getattr(self.splits(data_dir), split)
+        else:
+            texts = self._labeled(data, data_dir)
         if not texts.texts:
             raise KerasLMError(f"the {split} split is empty; evaluate on "
                                "another split or other data")
@@ -256,6 +251,20 @@ class ClassificationTask(EncoderTask):
             scores["confusion_matrix_plot"] = plot_confusion_matrix(
                 scores, plot)
         return scores
+
+    def _labeled(self, data, data_dir=None):
+        """`data`'s own test split, or all of it when it has none (nothing
+        is held out of data the run never trained on)."""
+        splits = load_labeled_text(
+            recorded_source(data), data_dir=data_dir,
+            text_column=self.config["data"].get("text_column"),
+            label_column=self.config["data"].get("label_column"),
+            validation_fraction=0.0, test_fraction=0.0)
+        if list(splits.label_names) != self.label_names:
+            raise KerasLMError(f"{data} has labels "
+                               f"{', '.join(splits.label_names)}; this "
+                               f"classifier knows {', '.join(self.label_names)}")
+        return splits.test if len(splits.test.texts) else splits.train
 
     def export(self, path):
         """A SavedModel with `serving_default(text) -> {label,
