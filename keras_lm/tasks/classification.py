@@ -56,6 +56,9 @@ class ClassificationOptions:
     label_column: str | None = None
     validation_fraction: float = 0.1
     test_fraction: float = 0.1
+    #: Seeds the held-out split a source without one gets (not the
+    #: training seed: runs with other seeds are scored on the same texts).
+    split_seed: int = 0
     #: Tokens per text at most, [CLS] and [SEP] included (longer ones are
     #: truncated).
     max_length: int = 128
@@ -113,7 +116,8 @@ class ClassificationTask(EncoderTask):
         data = {name: getattr(options, name) for name in (
             "text_column", "label_column", "validation_fraction",
             "test_fraction", "max_length", "freeze_backbone")}
-        data.update(source=recorded_source(options.source), seed=training.seed,
+        data.update(source=recorded_source(options.source),
+                    seed=options.split_seed,
                     init=os.path.abspath(options.init) if options.init
                     else None)
         return {"data": data, "tokenizer": cls.tokenizer_section(options)}

@@ -25,6 +25,11 @@ POOLINGS = ("mean", "cls")
 class EncoderTask(Task):
     """Base of the encoder tasks (one WordPiece tokenizer, packed rows)."""
 
+    # Measured on the 2-core CPU (benchmarks/README.md): the XLA-compiled
+    # train step of these encoders ran 2-13x slower than TensorFlow's own
+    # kernels (with a fixed input width too, so not only recompilation).
+    jit_compile = False
+
     def __init__(self, config, tokenizers, model=None):
         super().__init__(config, tokenizers, model)
         self._said_truncated = False
