@@ -18,6 +18,8 @@ import time
 
 import pytest
 
+from conftest import SHARED_DATA
+
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
@@ -47,7 +49,10 @@ def kernel_spec_manager(tmp_path_factory):
                  "{connection_file}"],
         "display_name": "keras-lm tests",
         "language": "python",
+        # The sentiment notebook reads rt-polarity (offline) instead of
+        # downloading glue/sst2.
         "env": {"KERAS_LM_FAST": "1", "TF_CPP_MIN_LOG_LEVEL": "3",
+                "KERAS_LM_SENTIMENT_DATA": str(SHARED_DATA / "rt-polarity"),
                 "PYTHONPATH": python_path, "MPLBACKEND": "Agg"},
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
@@ -57,7 +62,8 @@ def kernel_spec_manager(tmp_path_factory):
 def test_notebooks_exist():
     names = {path.stem for path in NOTEBOOKS}
     assert {"gru_text_generation", "lstm_language_model", "transformer_lm",
-            "seq2seq_translation", "colab_tpu"} <= names
+            "seq2seq_translation", "colab_tpu",
+            "sentiment_classifier"} <= names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=notebook_id)

@@ -190,7 +190,13 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
             if epoch == 1:
                 raise KeyboardInterrupt
 
-    kwargs = dict(data=RT_POLARITY, vocab_size=500, max_length=32,
+    small = tmp_path / "rt-small"  # 150 reviews of each class
+    small.mkdir()
+    for label in ("pos", "neg"):
+        lines = (SHARED_DATA / "rt-polarity" / f"rt-polarity.{label}"
+                 ).read_text(encoding="utf-8").splitlines()[:150]
+        (small / f"reviews.{label}").write_text("\n".join(lines) + "\n")
+    kwargs = dict(data=str(small), vocab_size=500, max_length=32,
                   model_config={"backbone": "gru", "d_model": 8, "dropout": 0.3},
                   training={"batch_size": 8, "epochs": 2,
                             "steps_per_epoch": 3, "warmup_steps": 0},

@@ -72,7 +72,7 @@ def test_parity_with_bert_tokenizer_fast(pair):
     assert ours.encode_batch(texts) == [theirs(t) for t in texts]
     unk = ours.unk_id
     assert ours.encode("x" * 101) == [unk]  # > max_chars_per_word
-    assert len(ours.encode("y" * 100)) > 1
+    assert unk not in ours.encode("y" * 100)  # 100 characters: not too long
     # 120 UTF-8 bytes but 60 characters: not too long.
     assert unk not in ours.encode("é" * 60)
     assert ours.encode("Привет 🙂") == [unk, unk]
