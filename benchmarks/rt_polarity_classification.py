@@ -116,7 +116,7 @@ def pretrain(workdir, corpus, minutes, steps, log):
     scores = RunDirectory(out).load().evaluate()
     log(f"masked-LM pre-training on the {corpus_lines(corpus):,} training "
         f"sentences (no labels): {wall / 60:.1f} min, "
-        + (f"cut by the budget after {8 * budget.stopped_at_step} steps" if budget.stopped_at_step
+        + (f"cut by the budget after {budget.stopped_at_step} steps" if budget.stopped_at_step
            else f"{per_epoch * epochs} steps")
         + f"; validation masked-token loss {scores['loss']:.3f}, accuracy "
         f"{scores.get('masked_accuracy', scores.get('accuracy', 0.0)):.3f}, "
@@ -153,7 +153,7 @@ def classifier(name, seed, minutes, workdir, init, log):
         f"(macro-F1 {test['macro_f1']:.4f}), validation accuracy "
         f"{val['accuracy']:.4f}, {epochs} epochs, {wall / 60:.1f} min"
         + (f" (cut by the budget after "
-           f"{COMMON['steps_per_execution'] * budget.stopped_at_step} steps)"
+           f"{budget.stopped_at_step} steps)"
            if budget.stopped_at_step else "") + f", load {load()}")
     shutil.rmtree(out, ignore_errors=True)
     return test["accuracy"], wall

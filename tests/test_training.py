@@ -333,3 +333,14 @@ def test_epochs_are_whole_executions(tmp_path, corpus_file):
     assert epoch_steps(12, 10, 4) == 12
     with pytest.raises(KerasLMError, match="fewer than"):
         epoch_steps(None, 3, 4)
+
+
+def test_a_time_budget_reports_train_steps_not_calls():
+    from keras_lm.training.callbacks import TimeBudget
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse", steps_per_execution=4)
+    budget = TimeBudget(minutes=0)  # spent at once: stops after one call
+    model.fit(np.ones((64, 2)), np.ones((64, 1)), batch_size=4, epochs=2,
+              callbacks=[budget], verbose=0)
+    assert budget.stopped_at_step == 4

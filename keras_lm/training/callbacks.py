@@ -125,7 +125,9 @@ class ResetStatesAtStreamStart(keras.callbacks.Callback):
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Stops training once `minutes` of wall time have passed."""
+    """Stops training once `minutes` of wall time have passed;
+    `stopped_at_step` is then the optimizer's step count (train steps, also
+    when Keras runs several per call: `steps_per_execution`)."""
 
     def __init__(self, minutes):
         super().__init__()
@@ -134,13 +136,11 @@ class TimeBudget(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._start = time.monotonic()
-        self._steps = 0
 
     def on_train_batch_end(self, batch, logs=None):
-        self._steps += 1
         if time.monotonic() - self._start > self.seconds:
             self.model.stop_training = True
-            self.stopped_at_step = self._steps
+            self.stopped_at_step = int(self.model.optimizer.iterations)
 
 
 class AveragedWeights:
