@@ -27,6 +27,7 @@ import os
 
 import numpy as np
 
+from keras_lm.checkpoints.gpt2 import check_shapes
 from keras_lm.errors import KerasLMError, check_int
 from keras_lm.io_utils import read_json
 
@@ -215,16 +216,8 @@ def mlm_bias_name(tensors):
 
 def check_tensors(tensors, shapes, path):
     """One-line error unless every tensor in `shapes` is there, shaped so."""
-    for name, shape in shapes.items():
-        if name not in tensors:
-            raise KerasLMError(f"{path} has no tensor {name}; is it a BERT "
-                               "checkpoint of the architecture config.json "
-                               "names?")
-        if tuple(tensors[name].shape) != shape:
-            raise KerasLMError(
-                f"{path}: tensor {name} has shape "
-                f"{tuple(tensors[name].shape)} but config.json implies "
-                f"{shape}; the checkpoint does not match its config")
+    check_shapes(tensors, shapes, path, "is it a BERT checkpoint of the "
+                 "architecture config.json names?")
     decoder = tensors.get("cls.predictions.decoder.weight")
     if decoder is not None and not np.array_equal(
             decoder, tensors["embeddings.word_embeddings.weight"]):

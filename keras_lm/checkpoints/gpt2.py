@@ -144,17 +144,24 @@ def _expected_shapes(config):
     return shapes
 
 
-def check_tensors(tensors, model_config, path="model.safetensors"):
-    """One-line error unless every tensor GPT-2 needs is there, shaped right."""
-    for name, shape in _expected_shapes(model_config).items():
+def check_shapes(tensors, shapes, path, question):
+    """One-line error unless every tensor of `shapes` (`{name: shape}`) is
+    in `tensors` with that shape; `question` follows a missing one's name
+    ("is it a GPT-2 checkpoint?")."""
+    for name, shape in shapes.items():
         if name not in tensors:
-            raise KerasLMError(f"{path} has no tensor {name}; is it a GPT-2 "
-                               "checkpoint?")
+            raise KerasLMError(f"{path} has no tensor {name}; {question}")
         if tuple(tensors[name].shape) != shape:
             raise KerasLMError(
                 f"{path}: tensor {name} has shape "
                 f"{tuple(tensors[name].shape)} but config.json implies "
                 f"{shape}; the checkpoint does not match its config")
+
+
+def check_tensors(tensors, model_config, path="model.safetensors"):
+    """One-line error unless every tensor GPT-2 needs is there, shaped right."""
+    check_shapes(tensors, _expected_shapes(model_config), path,
+                 "is it a GPT-2 checkpoint?")
     head = tensors.get("lm_head.weight")
     if head is not None and (head.shape != tensors["wte.weight"].shape
                              or not np.array_equal(head,
