@@ -162,7 +162,7 @@ def test_encoder_transfers_from_mlm_to_classifier(mlm):
 
 
 def test_freeze_backbone_trains_the_head_only():
-    model = TextClassifier(2, VOCAB, **TINY)
+    model = TextClassifier(2, VOCAB, pooling="cls", **TINY)  # with a pooler
     model.build()
     everything = len(model.trainable_weights)
     model.freeze_backbone()

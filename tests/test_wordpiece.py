@@ -217,3 +217,12 @@ def test_graph_module_in_saved_model(ours, tmp_path):
     padded = tf.ragged.constant(ids, tf.int32).to_tensor(ours.pad_id)
     text = loaded.decode(padded).numpy()
     assert [t.decode("utf-8") for t in text] == [ours.decode(i) for i in ids]
+
+
+def test_the_same_text_always_learns_the_same_vocabulary():
+    """(Hugging Face tokenizers' trainer does not: it breaks ties by hash
+    order, so two runs of one recipe would disagree on every token id.)"""
+    texts = LINES[:300]
+    first = WordPieceTokenizer.from_text(texts, vocab_size=400)
+    assert WordPieceTokenizer.from_text(texts, 400).vocabulary == \
+        first.vocabulary
