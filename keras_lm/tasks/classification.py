@@ -17,7 +17,7 @@ starts from its encoder weights (the head is new) and, with
 Example:
 
 >>> train("classifier", "runs/sentiment",
-...       data="../shared/data/rt-polarity")       # doctest: +SKIP
+...       data="rt-polarity/")   # rt-polarity.pos/.neg  # doctest: +SKIP
 >>> task = RunDirectory("runs/sentiment").load()  # doctest: +SKIP
 >>> task.predict_text(["a gorgeous, witty film"])  # doctest: +SKIP
 ['pos']
