@@ -9,7 +9,9 @@ import tensorflow as tf
 from keras_lm.generation import (beam_search_ids, compiled_decode_loop,
                                  generate_ids, generate_text, truncate_logits)
 from keras_lm.errors import KerasLMError
-from keras_lm.models import GRUGenerator, TransformerLM
+from keras_lm.generation.loop import sampling_loop
+from keras_lm.generation.protocol import PREFILL_CHUNK
+from keras_lm.models import GRUGenerator, LSTMLanguageModel, TransformerLM
 from keras_lm.tokenizers import CharTokenizer
 
 
@@ -40,6 +42,88 @@ def test_prompts_of_different_lengths_in_one_batch(model):
                          temperature=0.0).numpy()
     assert batch[0].tolist() == naive_greedy(model, [3, 4, 5, 6], 10)
     assert batch[1].tolist() == naive_greedy(model, [7, 8], 10)
+
+
+def tiny_lm(family):
+    keras.utils.set_random_seed(1)
+    if family == "transformer":
+        return TransformerLM(vocab_size=40, max_sequence_length=512,
+                             num_layers=2, num_heads=2, d_model=16)
+    return {"gru": GRUGenerator, "lstm": LSTMLanguageModel}[family](
+        vocab_size=40, embedding_dim=8, rnn_units=16, num_layers=2)
+
+
+@pytest.mark.parametrize("family", ["gru", "lstm", "transformer"])
+def test_prefilled_prompts_give_the_step_by_step_tokens(family, monkeypatch):
+    """Prompts longer than a prefill chunk (and a one-token one, which needs
+    no prefill) give what re-running the prefix gives, alone or batched,
+    and what feeding the prompt one token per step gave before prefill."""
+    model = tiny_lm(family)
+    rng = np.random.default_rng(0)
+    prompts = [rng.integers(1, 40, n).tolist()
+               for n in (PREFILL_CHUNK + 30, 1, 2 * PREFILL_CHUNK + 7)]
+    ids = np.zeros((3, max(map(len, prompts))), "int32")
+    for row, prompt in enumerate(prompts):
+        ids[row, :len(prompt)] = prompt
+    lengths = [len(p) for p in prompts]
+    batch = generate_ids(model, ids, lengths, 6, temperature=0.0).numpy()
+    for row, prompt in enumerate(prompts):
+        alone = generate_ids(model, [prompt], [len(prompt)], 6,
+                             temperature=0.0).numpy()[0]
+        assert alone.tolist() == naive_greedy(model, prompt, 6)
+        assert batch[row].tolist() == alone.tolist()
+    owner = next(c for c in type(model).__mro__ if "prefill" in vars(c))
+    monkeypatch.delattr(owner, "prefill")
+    step_by_step = generate_ids(  # (a new loop: the cached one has prefill)
+        model, ids, lengths, 6, temperature=0.0,
+        decode_loop=tf.function(lambda *args: sampling_loop(model, *args)))
+    np.testing.assert_array_equal(step_by_step.numpy(), batch)
+
+
+class CountingLM(TransformerLM):
+    """Counts its decode steps and prefill calls (in plain TF graphs)."""
+
+    def decode_step(self, token_ids, cache, index, context=()):
+        CALLS["decode_step"].assign_add(1)
+        return super().decode_step(token_ids, cache, index, context)
+
+    def prefill(self, token_ids, cache, start, feed, context=()):
+        CALLS["prefill"].assign_add(1)
+        return super().prefill(token_ids, cache, start, feed, context)
+
+
+CALLS = {}
+
+
+def counted_calls(model, prompt_length, max_new_tokens, **options):
+    for name in ("decode_step", "prefill"):
+        CALLS[name] = tf.Variable(0)
+    prompt = np.arange(1, prompt_length + 1, dtype="int32")[None] % 40
+    loop = compiled_decode_loop(model, jit_compile=False)
+    new = generate_ids(model, prompt, [prompt_length], max_new_tokens,
+                       temperature=0.0, decode_loop=loop, **options)
+    return new.numpy()[0], {k: int(v.numpy()) for k, v in CALLS.items()}
+
+
+def test_a_long_prompt_costs_a_few_prefill_calls_not_a_step_per_token():
+    model = CountingLM(vocab_size=40, max_sequence_length=512, num_layers=1,
+                       num_heads=2, d_model=16)
+    _, calls = counted_calls(model, 300, 5)
+    # 299 prompt positions in chunks of PREFILL_CHUNK; then one step feeds
+    # the prompt's last token and each further step a new one.
+    assert calls == {"prefill": -(-299 // PREFILL_CHUNK), "decode_step": 5}
+
+
+def test_the_loop_ends_when_every_row_has_stopped():
+    model = CountingLM(vocab_size=40, max_sequence_length=512, num_layers=1,
+                       num_heads=2, d_model=16)
+    free, _ = counted_calls(model, 4, 40)
+    stop = int(free[2])
+    stopped, calls = counted_calls(model, 4, 40, stop_token_ids=[39, stop])
+    first = int(np.flatnonzero(np.isin(free, [39, stop]))[0])
+    assert calls["decode_step"] == first + 1
+    np.testing.assert_array_equal(stopped[:first + 1], free[:first + 1])
+    assert not stopped[first + 1:].any()
 
 
 def test_same_seed_same_text_other_seed_other_text(model):
@@ -202,14 +286,14 @@ def test_rows_that_emit_the_stop_id_continue_with_padding(sharp):
     free = generate_ids(sharp, PROMPTS, LENGTHS, 12, temperature=0.0).numpy()
     stop = int(free[0, 3])  # row 0 reaches it after a few tokens
     stopped = generate_ids(sharp, PROMPTS, LENGTHS, 12, temperature=0.0,
-                           end_id=stop).numpy()
+                           stop_token_ids=stop).numpy()
     for row in range(3):
         hits = np.flatnonzero(free[row] == stop)
         end = hits[0] + 1 if len(hits) else 12
         np.testing.assert_array_equal(stopped[row, :end], free[row, :end])
         assert not stopped[row, end:].any()
     beams = beam_search_ids(sharp, PROMPTS, LENGTHS, 12, beam_width=3,
-                            end_id=stop).sequences.numpy()
+                            stop_token_ids=stop).sequences.numpy()
     for hypothesis in beams.reshape(-1, 12):
         hits = np.flatnonzero(hypothesis == stop)
         if len(hits):
@@ -217,7 +301,7 @@ def test_rows_that_emit_the_stop_id_continue_with_padding(sharp):
     # every row stops at once: the loops end early and still pad
     one = generate_ids(sharp, [[1]], [1], 12, temperature=0.0).numpy()
     first = generate_ids(sharp, [[1]], [1], 12, temperature=0.0,
-                         end_id=int(one[0, 0])).numpy()
+                         stop_token_ids=int(one[0, 0])).numpy()
     assert first[0, 0] == one[0, 0] and not first[0, 1:].any()
 
 

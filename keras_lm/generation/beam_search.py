@@ -6,13 +6,15 @@ of `model.start_decoding` are repeated `beam_width` times (row `b * k + i`
 is beam `i` of row `b`) and reordered after every step with one gather per
 tensor, which the protocol's batch-major layout makes possible.
 
-- Prompts: while a row is still inside its prompt, every beam takes the
+- Prompts: the positions before the shortest prompt's last token go
+  through `model.prefill` in one pass, before the rows are repeated.
+  After that, while a row is still inside its prompt, every beam takes the
   prompt token at no cost. Only beam 0 is alive at the start (the others
   have log-probability -1e9), so the beams do not begin as copies.
 - After the prompt, the `k * vocab` extensions of the `k` beams compete and
   the best `k` survive. The model's `decoding_banned_ids` are never
   produced.
-- A beam that produced the stop id (`end_id`, by default the model's
+- A beam that produced a stop id (`stop_token_ids`, by default the model's
   `decoding_end_id`) is finished: it continues with padding (0) at no cost
   and keeps its score, competing with the live ones until the end. The loop
   stops early once every beam of every row has finished.
@@ -35,12 +37,12 @@ import collections
 import tensorflow as tf
 
 from keras_lm.errors import KerasLMError, check_int, check_real
-from keras_lm.generation.protocol import (MASKED, compiled_for, end_id_tensor,
-                                          input_tensors, keep_shapes,
-                                          mask_banned, new_tokens,
-                                          prompt_buffer, repeat_rows,
-                                          start_prompts, static_or_dynamic,
-                                          stateless_weights, weight_tensors)
+from keras_lm.generation.protocol import (MASKED, compiled_for, input_tensors,
+                                          is_stop, keep_shapes, mask_banned,
+                                          new_tokens, prefill, prompt_buffer,
+                                          repeat_rows, start_prompts,
+                                          static_or_dynamic, stateless_weights,
+                                          stop_ids_tensor, weight_tensors)
 
 BeamSearchResult = collections.namedtuple(
     "BeamSearchResult", ["sequences", "log_probs", "scores"])
@@ -69,7 +71,7 @@ def _penalty(lengths, alpha):
 
 
 def beam_loop(model, weights, inputs, buffer, prompt_lengths, ends,
-              beam_width, length_penalty, end_id):
+              beam_width, length_penalty, stop_ids):
     """Beam search over the batch-major prompt `buffer` `(batch, length)`,
     each row up to (not including) its position in `ends` `(batch,)`,
     reading `weights` (tensors in `model.weights` order) in place of the
@@ -121,7 +123,7 @@ def beam_loop(model, weights, inputs, buffer, prompt_lengths, ends,
                            tf.gather(candidate_lengths, parent, batch_dims=1))
         # A beam is done after its stop id, a row after its last position.
         finished = (tf.gather(finished, parent, batch_dims=1)
-                    | (~in_prompt & (token == end_id))
+                    | (~in_prompt & is_stop(token, stop_ids))
                     | (position >= ends - 1)[:, None])
         sequences = tf.where(positions == position, token[:, :, None],
                              tf.gather(sequences, parent, batch_dims=1))
@@ -132,9 +134,11 @@ def beam_loop(model, weights, inputs, buffer, prompt_lengths, ends,
 
     with stateless_weights(model, weights):
         context, state = model.start_decoding(inputs, batch_size, length)
+        first_step = tf.reduce_min(prompt_lengths) - 1
+        state = prefill(model, buffer, state, first_step, context)
         context, state = repeat_rows(context, k), repeat_rows(state, k)
         loop_vars = (
-            tf.constant(0),
+            first_step,
             state,
             tf.repeat(buffer[:, None, :], k, axis=1),
             tf.tile(tf.where(beams == 0, 0.0, MASKED)[None, :],
@@ -157,12 +161,13 @@ def beam_loop(model, weights, inputs, buffer, prompt_lengths, ends,
 
 def beam_search_ids(model, prompt_ids, prompt_lengths, max_new_tokens,
                     beam_width=4, length_penalty=0.0, *, inputs=None,
-                    end_id=None, weights=None, jit_compile=None):
+                    stop_token_ids=None, weights=None, jit_compile=None):
     """Beam search continuing each prompt by `max_new_tokens` tokens.
 
     Args:
         model: any model of the decoder protocol.
-        prompt_ids, prompt_lengths, max_new_tokens, inputs, end_id, weights:
+        prompt_ids, prompt_lengths, max_new_tokens, inputs, stop_token_ids,
+        weights:
             as for `keras_lm.generation.generate_ids`.
         beam_width: hypotheses kept per row (1 equals greedy decoding): a
             Python int, or a scalar int32 tensor (then without XLA).
@@ -195,7 +200,7 @@ def beam_search_ids(model, prompt_ids, prompt_lengths, max_new_tokens,
     sequences, log_probs, scores = loop(
         weight_tensors(model, weights, inputs), inputs, buffer, lengths, ends,
         beam_width, tf.cast(length_penalty, tf.float32),
-        end_id_tensor(model, end_id))
+        stop_ids_tensor(model, stop_token_ids))
     return BeamSearchResult(new_tokens(sequences, lengths, max_new_tokens),
                             log_probs, scores)
 

@@ -2,36 +2,42 @@
 
 The whole loop (every decode step and every sampling decision) runs inside a
 single XLA-compiled `tf.while_loop`; Python is not called once per token.
-Each step feeds exactly one token to `model.decode_step` with the state
-carried as tensors, so a new token costs one RNN step or one attention over
-the cached keys, never a re-run over the prefix.
+The prompt goes in first, in one pass (`model.prefill`: a causal pass
+that fills a Transformer's KV cache, one RNN call that carries the state),
+up to the shortest prompt's last token. Then each step feeds exactly one
+token to `model.decode_step` with the state carried as tensors, so a new
+token costs one RNN step or one attention over the cached keys, never a
+re-run over the prefix.
 
 Prompts of different lengths share the loop: at each step a row either keeps
 its next prompt token (while still inside its prompt) or takes the sampled
-one (see `prompt_buffer` for the buffer). With a stop id (`end_id`), a row
-that has produced it produces padding (0) from then on, and the loop ends
-once every row has.
+one (see `prompt_buffer` for the buffer). With stop ids
+(`stop_token_ids`), a row that has produced one produces padding (0) from
+then on, and the loop ends once every row has.
 """
 
 import tensorflow as tf
 
 from keras_lm.generation.beam_search import beam_search_ids
-from keras_lm.generation.protocol import (BUCKET, compiled_for, end_id_tensor,
-                                          input_tensors, mask_banned,
-                                          new_tokens, prompt_buffer,
+from keras_lm.generation.protocol import (BUCKET, compiled_for, input_tensors,
+                                          is_stop, mask_banned, new_tokens,
+                                          prefill, prompt_buffer,
                                           static_or_dynamic, stateless_weights,
-                                          weight_tensors)
+                                          stop_ids_tensor, weight_tensors)
 from keras_lm.generation.sampling import sample_next_token
 
 __all__ = ["BUCKET", "compiled_decode_loop", "generate_ids", "sampling_loop"]
 
 
 def sampling_loop(model, weights, inputs, buffer, prompt_lengths, ends,
-                  temperature, top_k, top_p, seed, end_id,
+                  temperature, top_k, top_p, seed, stop_ids,
                   with_log_probs=False):
     """Fills the batch-major `buffer` `(batch, length)` from step 0 on, each
     row up to (not including) its position in `ends` `(batch,)`, reading
     `weights` (in `model.weights` order) through `stateless_weights`.
+
+    The positions before the shortest prompt's last token are fed in one
+    pass (`prefill`); the steps start there.
 
     Returns `(buffer, log_probs)`: the filled buffer, and per row the summed
     log-probability of its generated tokens (stop id included) under the
@@ -59,7 +65,8 @@ def sampling_loop(model, weights, inputs, buffer, prompt_lengths, ends,
         next_tokens = tf.where(in_prompt, tokens[position],
                                tf.where(generating, sampled, 0))
         # A row is done after its stop id or its last position.
-        finished |= (generating & (sampled == end_id)) | (position >= ends - 1)
+        finished |= ((generating & is_stop(sampled, stop_ids))
+                     | (position >= ends - 1))
         tokens = tf.tensor_scatter_nd_update(tokens, [[position]],
                                              next_tokens[None])
         return step + 1, tokens, state, log_probs, finished
@@ -67,11 +74,13 @@ def sampling_loop(model, weights, inputs, buffer, prompt_lengths, ends,
     with stateless_weights(model, weights):
         context, state = model.start_decoding(inputs, batch_size,
                                               static_or_dynamic(buffer, 1))
+        first_step = tf.reduce_min(prompt_lengths) - 1
+        state = prefill(model, buffer, state, first_step, context)
         _, tokens, _, log_probs, _ = tf.while_loop(
             lambda step, _t, _s, _p, finished:
                 (step < num_steps) & ~tf.reduce_all(finished),
             body,
-            (tf.constant(0), tokens, state,
+            (first_step, tokens, state,
              tf.zeros([batch_size], tf.float32),
              tf.zeros([batch_size], tf.bool)))
     return tf.transpose(tokens), log_probs
@@ -84,7 +93,8 @@ def compiled_decode_loop(model, jit_compile=True):
 
 def generate_ids(model, prompt_ids, prompt_lengths, max_new_tokens,
                  temperature=1.0, top_k=0, top_p=1.0, seed=0,
-                 decode_loop=None, weights=None, *, inputs=None, end_id=None,
+                 decode_loop=None, weights=None, *, inputs=None,
+                 stop_token_ids=None,
                  beam_width=1, length_penalty=0.0, return_log_probs=False):
     """Continues each prompt by `max_new_tokens` tokens.
 
@@ -108,8 +118,10 @@ def generate_ids(model, prompt_ids, prompt_lengths, max_new_tokens,
         weights: tensors or variables to use as `model.weights` (the export
             passes its own copies); the model's current weights by default.
         inputs: what conditions the output (a `Seq2Seq`'s source ids).
-        end_id: stop id: a row that produced it continues with padding (0);
-            the model's `decoding_end_id` (None: never stop) by default.
+        stop_token_ids: an id or a list of ids (or an int32 tensor): a row
+            that produced one continues with padding (0), and the call ends
+            once every row has. By default the model's `decoding_end_id`
+            (None: never stop).
         beam_width: 1 samples; more runs beam search (a Python int compiles
             with XLA; a scalar tensor runs without XLA, so a SavedModel
             signature can take it, and samples where it is 1). Beam search
@@ -142,13 +154,14 @@ def generate_ids(model, prompt_ids, prompt_lengths, max_new_tokens,
             weights, inputs, buffer, lengths, ends,
             tf.cast(temperature, tf.float32), tf.cast(top_k, tf.int32),
             tf.cast(top_p, tf.float32), tf.cast(seed, tf.int32),
-            end_id_tensor(model, end_id), bool(return_log_probs))
+            stop_ids_tensor(model, stop_token_ids), bool(return_log_probs))
         return new_tokens(buffer, lengths, max_new_tokens), log_probs
 
     def best_beam():
         result = beam_search_ids(
             model, prompt_ids, prompt_lengths, max_new_tokens, beam_width,
-            length_penalty, inputs=inputs, end_id=end_id, weights=weights)
+            length_penalty, inputs=inputs, stop_token_ids=stop_token_ids,
+            weights=weights)
         return result.sequences[:, 0], result.log_probs[:, 0]
 
     if tf.is_tensor(beam_width):

@@ -14,6 +14,19 @@ implements the same two methods with the same meaning:
 - `decode_step` feeds `token_ids` `(batch,)` at position `index` and returns
   float32 next-token logits `(batch, vocab)` and the new state.
 
+A model may also implement one optional method, which feeds many prompt
+tokens in one call instead of one `decode_step` each:
+
+    state = model.prefill(token_ids, state, start, feed, context)
+
+- `token_ids` `(batch, chunk)` are the tokens at positions
+  `start..start + chunk - 1`; `feed` `(chunk,)` says which of them to
+  consume (the others were consumed already, or come later).
+- A Transformer writes the chunk's keys and values into its cache in one
+  causal pass; it may also write the positions `feed` leaves out, since a
+  decode step at a position overwrites that position's entry before reading
+  it. A recurrent model carries its state through the fed positions only.
+
 The first axis of *every* tensor in `context` and `state` is the batch, so
 beam search repeats and reorders rows with one `tf.gather` per tensor, never
 knowing what the tensors mean. Models also say where decoding ends and what
@@ -38,6 +51,10 @@ import tensorflow as tf
 
 from keras_lm.layers.multi_head_self_attention import MASKED
 
+#: A prompt is prefilled in chunks of (at most) this many tokens: one
+#: compiled program serves every prompt length, and a chunk is wide enough
+#: for the matrix products to run near full speed.
+PREFILL_CHUNK = 128
 #: Buffers are rounded up to a multiple of this many tokens, so that XLA
 #: compiles one program per bucket instead of one per prompt length.
 BUCKET = 64
@@ -93,14 +110,20 @@ def stateless_weights(model, weights):
                                                        weights)))
 
 
-def end_id_tensor(model, end_id=None):
-    """The stop id as an int32 scalar: `end_id`, else the model's
-    `decoding_end_id`, else -1 (never stop)."""
-    if tf.is_tensor(end_id):
-        return tf.cast(end_id, tf.int32)
-    if end_id is None:
-        end_id = model.decoding_end_id
-    return tf.constant(-1 if end_id is None else end_id, tf.int32)
+def stop_ids_tensor(model, stop_token_ids=None):
+    """The stop ids as an int32 vector: `stop_token_ids` (an int, a list of
+    ints or a tensor), else the model's `decoding_end_id`, else none (never
+    stop). Negative ids are no stop ids (a SavedModel input can pass -1)."""
+    if stop_token_ids is None:
+        stop_token_ids = model.decoding_end_id
+    if stop_token_ids is None:
+        return tf.zeros([0], tf.int32)
+    return tf.reshape(tf.cast(stop_token_ids, tf.int32), [-1])
+
+
+def is_stop(token_ids, stop_ids):
+    """Whether each id in `token_ids` is one of `stop_ids` (a vector)."""
+    return tf.reduce_any(token_ids[..., None] == stop_ids, axis=-1)
 
 
 def mask_banned(logits, banned_ids):
@@ -168,6 +191,38 @@ def prompt_buffer(model, prompt_ids, prompt_lengths, max_new_tokens):
                         tf.zeros([batch_size, length - longest], tf.int32)],
                        axis=1)
     return buffer, prompt_lengths, prompt_lengths + max_new_tokens
+
+
+def prefill(model, buffer, state, count, context):
+    """Feeds positions `0..count - 1` of the batch-major `buffer` to the
+    model through `model.prefill`, `PREFILL_CHUNK` tokens per call, and
+    returns the new state (the `state` as it is for a model without
+    `prefill`, or when `count` is 0).
+
+    The chunks are taken in a `tf.while_loop`, so `count` may be a tensor.
+    The last chunk is moved back to end at the buffer's end when it would
+    run past it; `feed` then leaves out the positions fed already.
+    """
+    if not hasattr(model, "prefill"):
+        return state
+    length = static_or_dynamic(buffer, 1)
+    chunk = (min(PREFILL_CHUNK, length) if isinstance(length, int)
+             else tf.minimum(PREFILL_CHUNK, length))
+    batch_size = static_or_dynamic(buffer, 0)
+
+    def body(first, state):
+        start = tf.minimum(first, length - chunk)
+        token_ids = tf.slice(buffer, tf.stack([0, start]),
+                             tf.stack([batch_size, chunk]))
+        positions = start + tf.range(chunk)
+        feed = (positions >= first) & (positions < count)
+        state = model.prefill(token_ids, state, start, feed, context)
+        return first + chunk, keep_shapes(state, initial)
+
+    initial = state
+    _, state = tf.while_loop(lambda first, _: first < count, body,
+                             (tf.constant(0), state))
+    return state
 
 
 def new_tokens(sequences, prompt_lengths, max_new_tokens):

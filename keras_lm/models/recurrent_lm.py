@@ -93,6 +93,23 @@ class RecurrentLM(CausalLM):
                              else [states])
         return self.project(x), new_cache
 
+    def prefill(self, token_ids, cache, start, feed, context=()):
+        """Carries the state through the positions of `token_ids`
+        `(batch, chunk)` that `feed` `(chunk,)` marks, with one call of each
+        recurrent layer (its masked steps keep the state); returns the new
+        cache."""
+        del start, context
+        x = self.embedding(token_ids)
+        mask = ops.broadcast_to(feed[None, :], ops.shape(token_ids))
+        new_cache = []
+        for rnn, states in zip(self.rnn_layers, cache):
+            # `inner_loop` is the layer's loop without its own state
+            # handling: a stateful layer's carried training state is left
+            # alone, and the final states come back.
+            _, x, states = rnn.inner_loop(x, list(states), mask)
+            new_cache.append(list(states))
+        return new_cache
+
     def get_config(self):
         config = super().get_config()
         config.update(

@@ -191,6 +191,22 @@ class TransformerLM(CausalLM):
             new_cache.append(block_cache)
         return self.project(x)[:, 0], new_cache
 
+    def prefill(self, token_ids, cache, start, feed, context=()):
+        """Writes the keys and values of `token_ids` `(batch, chunk)`, at
+        positions `start..`, into the cache in one causal pass; returns the
+        cache. Every position is written: those `feed` leaves out hold
+        either the same entries again or ones a decode step overwrites
+        before reading (the protocol in `keras_lm.generation.protocol`)."""
+        del feed, context
+        start = ops.cast(start, "int32")
+        positions = start + ops.arange(ops.shape(token_ids)[1], dtype="int32")
+        x = self.embed(token_ids, positions[None, :])
+        new_cache = []
+        for block, block_cache in zip(self.blocks, cache):
+            x, block_cache = block.call_with_cache(x, block_cache, start)
+            new_cache.append(block_cache)
+        return new_cache  # (no logits: the first decode step makes them)
+
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.vocab_size,)
 
