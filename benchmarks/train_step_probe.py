@@ -3,10 +3,15 @@ whether bfloat16 helps on this CPU.
 
     python benchmarks/train_step_probe.py parts
     python benchmarks/train_step_probe.py policies
+    python benchmarks/train_step_probe.py paths
+    XLA_FLAGS=--xla_cpu_max_isa=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 \
+        python benchmarks/train_step_probe.py paths   # a CPU without AVX-512
 
 parts     the forward pass, forward + backward, and the whole step (with the
           AdamW update) of TransformerLM, each XLA-compiled, 50 steps inside
           one `while_loop` (the update: one call per step), in ms per step
+paths     the float32 half of `policies`: XLA or TensorFlow's own (oneDNN)
+          kernels, the two paths `keras-lm train --train-step` chooses from
 policies  `model.fit` tokens/s of TransformerLM under float32 and
           mixed_bfloat16, with and without XLA (3 x 160 steps each,
           interleaved in this one process; steps_per_execution 16)
@@ -88,9 +93,9 @@ def step_parts(train_ids, vocab_size):
               f"({TOKENS / seconds:,.0f} tokens/s)")
 
 
-def policies(train_ids, vocab_size):
-    variants = [("float32", True), ("mixed_bfloat16", True),
-                ("mixed_bfloat16", False), ("float32", False)]
+def policies(train_ids, vocab_size, variants=(
+        ("float32", True), ("mixed_bfloat16", True),
+        ("mixed_bfloat16", False), ("float32", False))):
     models = {}
     for policy, xla in variants:
         keras.config.set_dtype_policy(policy)
@@ -113,11 +118,16 @@ def policies(train_ids, vocab_size):
 
 def main():
     part = sys.argv[1] if len(sys.argv) > 1 else "parts"
-    if part not in ("parts", "policies"):
-        raise SystemExit("usage: train_step_probe.py {parts,policies}")
+    if part not in ("parts", "policies", "paths"):
+        raise SystemExit("usage: train_step_probe.py {parts,policies,paths}")
     train_ids, _, vocab_size = speed.load_data(speed.DATA)
-    print(f"{describe_machine()}; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')}")
-    (step_parts if part == "parts" else policies)(train_ids, vocab_size)
+    print(f"{describe_machine()}; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')}"
+          f"; ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', '')}")
+    if part == "paths":  # the two train-step paths of `--train-step`
+        policies(train_ids, vocab_size, [("float32", True),
+                                         ("float32", False)])
+    else:
+        (step_parts if part == "parts" else policies)(train_ids, vocab_size)
 
 
 if __name__ == "__main__":

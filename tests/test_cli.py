@@ -170,6 +170,7 @@ def test_flags_of_the_other_kind_of_run_are_refused(capsys, trained_run,
     (["--prompt", "x", "--temperature", "nan"], "--temperature"),
     (["--prompt", "x", "--top-p", "nan"], "--top-p"),
     (["--prompt", "x", "--seed", "99999999999999999999"], "--seed"),
+    (["--prompt", "x", "--stop", "日"], "stop string '日' cannot be encoded"),
 ])
 def test_bad_sampling_flags(capsys, trained_run, flags, message):
     fails_with(capsys, ["generate", trained_run, *flags], message)
@@ -331,3 +332,11 @@ def test_a_family_registered_at_run_time_is_a_train_command(
     assert capsys.readouterr().out.startswith("KING")
     fails_with(capsys, ["evaluate", run_dir, "--max-pairs", "3"],
                f"--max-pairs does not apply to {run_dir}, a tiny_stack run")
+
+
+def test_quantize_is_for_transformer_runs(capsys, trained_run):
+    fails_with(capsys, ["generate", trained_run, "--prompt", "x",
+                        "--quantize", "bfloat16"],
+               "--quantize applies to Transformer runs")
+    fails_with(capsys, ["generate", trained_run, "--prompt", "x",
+                        "--quantize", "int8"], "unknown quantize mode 'int8'")

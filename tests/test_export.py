@@ -30,11 +30,14 @@ default = loaded.signatures["serving_default"](prompt=tf.constant(["ROMEO:", "To
 args = dict(prompt=tf.constant(["ROMEO:"]), max_new_tokens=tf.constant(40),
             temperature=tf.constant(0.9), top_k=tf.constant(10),
             top_p=tf.constant(0.95), seed=tf.constant(7),
-            beam_width=tf.constant(1), length_penalty=tf.constant(0.0))
+            beam_width=tf.constant(1), length_penalty=tf.constant(0.0),
+            stop=tf.constant([], tf.string))
 first = loaded.signatures["generate"](**args)["text"].numpy()[0].decode()
 second = loaded.signatures["generate"](**args)["text"].numpy()[0].decode()
+args["stop"] = tf.constant([" "])
+stopped = loaded.signatures["generate"](**args)["text"].numpy()[0].decode()
 print(json.dumps({{"default": [t.decode() for t in default["text"].numpy()],
-                  "first": first, "second": second}}))
+                  "first": first, "second": second, "stopped": stopped}}))
 """
 
 
@@ -64,6 +67,9 @@ def test_runs_with_tensorflow_alone_and_is_reproducible(fresh_processes):
     assert len(out["default"][0]) > len("ROMEO:")
     assert out["first"] == out["second"]  # same seed, same text
     assert len(out["first"]) == len("ROMEO:") + 40  # char model: 1 token = 1 char
+    # A stop string ends the row there, and is left out.
+    assert " " in out["first"][len("ROMEO:"):]
+    assert out["stopped"] == out["first"][:out["first"].index(" ", 6)]
 
 
 def test_concurrent_calls_do_not_affect_each_other(exported):
@@ -77,7 +83,8 @@ def test_concurrent_calls_do_not_affect_each_other(exported):
                         top_p=tf.constant(1.0),
                         seed=tf.constant(seed),
                         beam_width=tf.constant(1),
-                        length_penalty=tf.constant(0.0))["text"].numpy()[0]
+                        length_penalty=tf.constant(0.0),
+                        stop=tf.constant([], tf.string))["text"].numpy()[0]
 
     jobs = [(seed, prompt) for seed in range(4) for prompt in ("A", "Be")]
     alone = {job: call(*job) for job in jobs}
@@ -102,8 +109,10 @@ def test_bad_arguments_fail_inside_the_graph_with_a_clear_message(exported):
     good = dict(prompt=tf.constant(["x"]), max_new_tokens=tf.constant(5),
                 temperature=tf.constant(1.0), top_k=tf.constant(0),
                 top_p=tf.constant(1.0), seed=tf.constant(0),
-                beam_width=tf.constant(1), length_penalty=tf.constant(0.0))
+                beam_width=tf.constant(1), length_penalty=tf.constant(0.0),
+                stop=tf.constant([], tf.string))
     for bad, message in [({"prompt": tf.constant([""])}, "non-empty"),
+                         ({"stop": tf.constant(["\n\n"])}, "one token"),
                          ({"top_p": tf.constant(1.5)}, "top_p"),
                          ({"temperature": tf.constant(-1.0)}, "temperature")]:
         with pytest.raises(tf.errors.InvalidArgumentError, match=message):
@@ -182,7 +191,8 @@ def test_the_generate_signature_runs_beam_search(trained_run, exported):
         prompt=tf.constant(["ROMEO:", "To be"]), max_new_tokens=tf.constant(8),
         temperature=tf.constant(1.0), top_k=tf.constant(0),
         top_p=tf.constant(1.0), seed=tf.constant(0),
-        beam_width=tf.constant(3), length_penalty=tf.constant(0.0))
+        beam_width=tf.constant(3), length_penalty=tf.constant(0.0),
+        stop=tf.constant([], tf.string))
     expected = RunDirectory(trained_run).load().predict_text(
         ["ROMEO:", "To be"], 8, beam_width=3)
     assert [t.decode() for t in beams["text"].numpy()] == expected

@@ -181,6 +181,31 @@ def test_generate_text_decodes_and_validates(model):
         generate_text(model, tokenizer, "", 5)
 
 
+def test_a_stop_string_ends_its_row_only(model):
+    """Each row ends at its first stop token (left out of the text); a row
+    that stops early gives the text it gives alone, and the others go on."""
+    tokenizer = CharTokenizer(list("abcdefghijklmnopqrstuvwxyz ."))
+    prompts = ["to be", "or not", "that is"]
+    free = generate_text(model, tokenizer, prompts, 30, temperature=0.0)
+    stop = free[0][len("to be")]  # row 0 stops at once
+    stopped = generate_text(model, tokenizer, prompts, 30, temperature=0.0,
+                            stop=stop)
+    for prompt, whole, cut in zip(prompts, free, stopped):
+        new = whole[len(prompt):]
+        assert cut == prompt + new[:new.index(stop)] if stop in new else whole
+        assert cut == generate_text(model, tokenizer, prompt, 30,
+                                    temperature=0.0, stop=[stop])
+    assert stopped[0] == "to be"
+
+
+@pytest.mark.parametrize("stop, message", [
+    ("ab", "is 2 tokens"), ("日", "cannot be encoded"), ("", "empty")])
+def test_a_stop_string_must_be_one_known_token(model, stop, message):
+    tokenizer = CharTokenizer(list("abcdefghijklmnopqrstuvwxyz ."))
+    with pytest.raises(KerasLMError, match=message):
+        generate_text(model, tokenizer, "hi", 5, stop=stop)
+
+
 # -- the decoder protocol: beam search for language models, stop ids ---------
 
 def teacher_forced_log_prob(model, prompt, new):

@@ -120,7 +120,8 @@ out = loaded.signatures["generate"](
     prompt=tf.constant({prompts!r}), max_new_tokens=tf.constant(12),
     temperature=tf.constant(0.0), top_k=tf.constant(0),
     top_p=tf.constant(1.0), seed=tf.constant(0),
-    beam_width=tf.constant(1), length_penalty=tf.constant(0.0))
+    beam_width=tf.constant(1), length_penalty=tf.constant(0.0),
+    stop=tf.constant([], tf.string))
 print(json.dumps([t.decode("utf-8") for t in out["text"].numpy()]))
 """
 
@@ -264,3 +265,54 @@ def test_vocabulary_size_mismatch_and_existing_output(hf_dir, run_dir,
     assert (precious / "thesis.tex").read_text(encoding="utf-8") == "keep me"
     again = import_gpt2(hf_dir, str(tmp_path / "run"))
     assert import_gpt2(hf_dir, again, overwrite=True) == again
+
+
+def test_generation_stops_at_end_of_text_unless_told_otherwise(loaded):
+    """GPT-2's <|endoftext|> ends a row by default (as in transformers'
+    generation config); `stop_token_ids=[]` turns that off, and the stop
+    string "<|endoftext|>" names the token itself."""
+    from keras_lm.generation import generate_text
+    from keras_lm.generation.text import stop_ids
+
+    model, tokenizer, _ = loaded
+    end = tokenizer.end_of_text_id
+    assert end == tokenizer.vocab_size - 1
+    assert stop_ids(tokenizer) == [end]
+    assert stop_ids(tokenizer, "<|endoftext|>", []) == [end]
+    free = generate_ids(model, [tokenizer.encode(PROMPTS[0])],
+                        [len(tokenizer.encode(PROMPTS[0]))], 12,
+                        temperature=0.0).numpy()[0].tolist()
+    # Stopping at the third token keeps what comes before its first use.
+    stopped = generate_text(model, tokenizer, PROMPTS[0], 12, temperature=0.0,
+                            stop_token_ids=[free[2]])
+    kept = free[:free.index(free[2])]
+    assert stopped == PROMPTS[0] + tokenizer.decode(kept)
+
+
+def test_bfloat16_decoding_is_close_to_float32(loaded, run_dir, tmp_path,
+                                               capsys):
+    from keras_lm.cli import main
+    from keras_lm.generation import quantize_for_decoding
+
+    model, tokenizer, _ = loaded
+    small = quantize_for_decoding(model, "bfloat16")
+    assert {w.dtype for w in small.weights} == {"bfloat16"}
+    assert {w.dtype for w in model.weights} == {"float32"}  # left alone
+    ids = np.array([tokenizer.encode(PROMPTS[0])], "int32")
+    full, half = model(ids).numpy(), small(ids).numpy()
+    assert np.abs(half - full).max() < 0.02 * np.abs(full).max()
+    assert main(["generate", run_dir, "--prompt", "The", "--quantize",
+                 "bfloat16", "--max-new-tokens", "5"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("The") and "bfloat16" in err
+    export = str(tmp_path / "bf16")
+    assert main(["export", run_dir, "--out", export, "--quantize", "bf16",
+                 "--max-new-tokens", "5"]) == 0
+    from keras_lm.serving import generate_with_export, load_export
+
+    text, = generate_with_export(load_export(export), ["The"], 5)
+    assert text.startswith("The") and len(text) > 3
+    assert main(["export", run_dir, "--out", str(tmp_path / "bad"),
+                 "--quantize", "int4"]) == 2
+    assert "unknown quantize mode 'int4'" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

@@ -10,7 +10,7 @@ from keras_lm.cli.capabilities import load_task
 #: The flags passed on to the task's `export` (when given; a flag it does
 #: not take is refused): what the SavedModel's `serving_default` uses.
 SETTINGS = ("max_new_tokens", "temperature", "top_k", "top_p", "seed",
-            "beam_width", "length_penalty", "max_length")
+            "beam_width", "length_penalty", "stop", "max_length")
 
 
 def add_parser(commands):
@@ -22,6 +22,8 @@ def add_parser(commands):
                              "generates")
     flags.add_sampling(parser, what="serving_default's")
     flags.add_beam_search(parser)
+    flags.add_stop(parser)
+    flags.add_quantize(parser)
     return parser
 
 
@@ -29,7 +31,12 @@ def run(args):
     from keras_lm.serving import default_export_path
 
     options = flags.given(args, SETTINGS)
+    if args.quantize is not None:
+        from keras_lm.generation import check_quantize_mode
+
+        check_quantize_mode(args.quantize)
     task = load_task(args.run_dir, "export", options, "export")
+    flags.quantize_task(task, args.quantize)
     path = task.export(args.out or default_export_path(args.run_dir),
                        **options)
     print(f"exported {path}")

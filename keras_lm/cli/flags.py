@@ -13,6 +13,7 @@ ignored (`refuse_unaccepted`).
 import argparse
 import ast
 import inspect
+import sys
 import types
 import typing
 
@@ -106,6 +107,34 @@ def add_sampling(parser, what="the language model's"):
                                     "tokens holding this probability, in "
                                     "(0, 1]")
     add("--seed", type=int, help="the same seed gives the same text")
+
+
+def add_stop(parser):
+    """--stop (repeatable): one-token strings that end a row."""
+    parser.add_argument(
+        "--stop", action="append", metavar="TEXT",
+        help="end a row at this text, which must be one token (e.g. a "
+             "newline for a character model); repeat for several. The "
+             "tokenizer's end of text (GPT-2's <|endoftext|>) always stops")
+
+
+def add_quantize(parser):
+    """--quantize MODE: decode with lower-precision weights."""
+    parser.add_argument(
+        "--quantize", metavar="MODE",
+        help="decode with the weights in MODE (bfloat16): half the bytes "
+             "read per token; Transformer runs")
+
+
+def quantize_task(task, mode):
+    """Swaps the task's model for its `mode` copy (when `mode` is given)
+    and says so on stderr."""
+    if mode is None:
+        return
+    from keras_lm.generation import quantize_for_decoding
+
+    task.model = quantize_for_decoding(task.require_model(), mode)
+    print(f"keras-lm: decoding with {mode} weights", file=sys.stderr)
 
 
 def add_beam_search(parser, max_length=True):

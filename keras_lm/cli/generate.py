@@ -12,7 +12,7 @@ from keras_lm.cli.capabilities import load_task
 
 #: The flags passed on to the task's `predict_text` (when given).
 SETTINGS = ("max_new_tokens", "temperature", "top_k", "top_p", "seed",
-            "beam_width", "length_penalty")
+            "beam_width", "length_penalty", "stop")
 
 
 def add_parser(commands):
@@ -25,6 +25,8 @@ def add_parser(commands):
                         help="tokens to generate after each prompt")
     flags.add_sampling(parser)
     flags.add_beam_search(parser, max_length=False)
+    flags.add_stop(parser)
+    flags.add_quantize(parser)
     return parser
 
 
@@ -36,13 +38,22 @@ def run(args):
     if any(not prompt for prompt in args.prompt):
         raise KerasLMError("--prompt is empty; give at least one character")
     options = flags.given(args, SETTINGS)
+    if args.quantize is not None:
+        from keras_lm.generation import check_quantize_mode
+
+        check_quantize_mode(args.quantize)
     if is_saved_model(args.source):
         flags.refuse_unaccepted(options, generate_with_export,
                                 f"{args.source}, a SavedModel")
+        if args.quantize is not None:
+            raise KerasLMError("--quantize does not apply to a SavedModel, "
+                               "whose weights are fixed; export the run with "
+                               "--quantize instead")
         texts = generate_with_export(load_export(args.source), args.prompt,
                                      **options)
     else:
         task = load_task(args.source, "generate", options, "predict_text")
+        flags.quantize_task(task, args.quantize)
         warn_about_unknown_tokens(task.tokenizer, args.prompt)
         texts = task.predict_text(args.prompt, **options)
     for text in texts:

@@ -9,6 +9,8 @@ from keras_lm.generation.beam_search import (BeamSearchResult, beam_search,
                                              beam_search_ids, best_sequences,
                                              check_decoding)
 from keras_lm.generation.loop import BUCKET, compiled_decode_loop, generate_ids
+from keras_lm.generation.quantize import (check_quantize_mode,
+                                          quantize_for_decoding)
 from keras_lm.generation.sampling import sample_next_token, truncate_logits
 from keras_lm.generation.seq2seq import (GreedyResult, greedy_decode,
                                          sample_sequences)
@@ -18,5 +20,6 @@ from keras_lm.generation.text import (check_sampling_args, encode_prompts,
 __all__ = ["BUCKET", "BeamSearchResult", "GreedyResult", "beam_search",
            "beam_search_ids", "best_sequences", "check_decoding",
            "check_sampling_args", "compiled_decode_loop", "encode_prompts",
-           "generate_ids", "generate_text", "greedy_decode",
+           "check_quantize_mode", "generate_ids", "generate_text",
+           "greedy_decode", "quantize_for_decoding",
            "sample_next_token", "sample_sequences", "truncate_logits"]

@@ -34,13 +34,48 @@ def encode_prompts(tokenizer, prompts):
     return matrix, np.array([len(ids) for ids in encoded], dtype=np.int32)
 
 
+def stop_ids(tokenizer, stop=(), stop_token_ids=None):
+    """The ids generation stops at: `stop_token_ids` (by default the
+    tokenizer's end-of-text id, if it has one) and the id of each stop
+    string in `stop` (a string or a list; each must be one token).
+
+    >>> from keras_lm.tokenizers import CharTokenizer
+    >>> tokenizer = CharTokenizer.from_text("ab\n")
+    >>> stop_ids(tokenizer, "\n") == [tokenizer.encode("\n")[0]]
+    True
+    """
+    if stop_token_ids is None:
+        stop_token_ids = ([] if tokenizer.end_of_text_id is None
+                          else [tokenizer.end_of_text_id])
+    elif isinstance(stop_token_ids, int):
+        stop_token_ids = [stop_token_ids]
+    for token_id in stop_token_ids:
+        check_int("stop token id", token_id, 0)
+    stop = [stop] if isinstance(stop, str) else list(stop or ())
+    return list(stop_token_ids) + [tokenizer.stop_id(text) for text in stop]
+
+
+def cut_at_stop(new_ids, stops):
+    """`new_ids` up to (not including) the first id in `stops`."""
+    for position, token_id in enumerate(new_ids):
+        if token_id in stops:
+            return new_ids[:position]
+    return new_ids
+
+
 def generate_text(model, tokenizer, prompts, max_new_tokens=200,
                   temperature=1.0, top_k=0, top_p=1.0, seed=0, beam_width=1,
-                  length_penalty=0.0):
+                  length_penalty=0.0, stop=(), stop_token_ids=None):
     """Continues each prompt and returns prompt + continuation strings.
 
     `beam_width > 1` runs beam search (GNMT `length_penalty`) instead of
     sampling, and ignores `temperature`, `top_k`, `top_p` and `seed`.
+
+    A row ends at its first stop token, which is left out of the text: the
+    ids in `stop_token_ids` (by default the tokenizer's end-of-text id, when
+    it has one; `[]` for none) and the stop strings in `stop` (each one
+    token, e.g. `"\n"` for a character model). The call returns as soon as
+    every row has stopped.
 
     Example:
 
@@ -54,6 +89,7 @@ def generate_text(model, tokenizer, prompts, max_new_tokens=200,
         raise KerasLMError("give at least one prompt")
     check_sampling_args(max_new_tokens, temperature, top_k, top_p, seed,
                         beam_width, length_penalty)
+    stops = stop_ids(tokenizer, stop, stop_token_ids)
     max_length = model.max_sequence_length
     ids, lengths = encode_prompts(tokenizer, prompts)
     if max_length is not None and lengths.max() + max_new_tokens > max_length:
@@ -63,9 +99,10 @@ def generate_text(model, tokenizer, prompts, max_new_tokens=200,
             "tokens; shorten the prompt or ask for fewer tokens")
     new_ids = generate_ids(model, ids, lengths, max_new_tokens, temperature,
                            top_k, top_p, seed, beam_width=beam_width,
-                           length_penalty=length_penalty).numpy()
+                           length_penalty=length_penalty,
+                           stop_token_ids=stops).numpy()
     texts = [prompt + completion_text(tokenizer, prompt, row[:n].tolist(),
-                                      new.tolist())
+                                      cut_at_stop(new.tolist(), stops))
              for prompt, row, n, new in zip(prompts, ids, lengths, new_ids)]
     return texts[0] if single else texts
 

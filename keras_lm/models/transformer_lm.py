@@ -79,6 +79,9 @@ class TransformerLM(CausalLM):
     TensorShape([1, 4])
     """
 
+    #: `keras_lm.generation.quantize_for_decoding` can make a bfloat16 copy.
+    decodes_in_bfloat16 = True
+
     def __init__(self, vocab_size, max_sequence_length=256, num_layers=4,
                  num_heads=4, d_model=128, mlp_dim=None, dropout=0.0,
                  layer_norm_epsilon=1e-5, gelu_approximate=True,

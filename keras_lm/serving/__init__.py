@@ -15,7 +15,12 @@ and the compiled sampling loop, so TF Serving, `saved_model_cli` or
         prompt=tf.constant(["ROMEO:"]), max_new_tokens=tf.constant(100),
         temperature=tf.constant(0.8), top_k=tf.constant(0),
         top_p=tf.constant(0.95), seed=tf.constant(7),
-        beam_width=tf.constant(1), length_penalty=tf.constant(0.0))
+        beam_width=tf.constant(1), length_penalty=tf.constant(0.0),
+        stop=tf.constant(["\n\n"]))
+
+Each row ends at its first stop token, left out of the text: the
+tokenizer's end of text (GPT-2's <|endoftext|>) always, and the one-token
+stop strings `stop` (the export's own by default, in `serving_default`).
 
 The recurrent state or KV cache lives in the loop's tensors, never in
 variables, so calls do not leak into each other and the same seed always
@@ -31,6 +36,7 @@ import tensorflow as tf
 from keras_lm.errors import KerasLMError, graph_check_message
 from keras_lm.generation.beam_search import best_sequences, check_decoding
 from keras_lm.generation.loop import compiled_decode_loop, generate_ids
+from keras_lm.generation.protocol import is_stop
 from keras_lm.io_utils import atomic_directory
 from keras_lm.tokenizers import target_specials
 
@@ -46,6 +52,7 @@ _SCALARS = [
     tf.TensorSpec([], tf.int32, name="beam_width"),
     tf.TensorSpec([], tf.float32, name="length_penalty"),
 ]
+_STOP = tf.TensorSpec([None], tf.string, name="stop")
 
 
 def serving_weights(model):
@@ -62,7 +69,7 @@ class TextGenerator(tf.Module):
 
     def __init__(self, model, tokenizer, max_new_tokens=200, temperature=1.0,
                  top_k=0, top_p=1.0, seed=0, beam_width=1,
-                 length_penalty=0.0):
+                 length_penalty=0.0, stop=()):
         super().__init__()
         # A partial is not a trackable, so the Keras model's own variables
         # stay out of the SavedModel; `serving_weights` are what is saved.
@@ -72,9 +79,30 @@ class TextGenerator(tf.Module):
         self.tokenizer = tokenizer.graph_module()
         self._defaults = (max_new_tokens, temperature, top_k, top_p, seed,
                           beam_width, length_penalty)
+        self._stop = [stop] if isinstance(stop, str) else list(stop)
+        for text in self._stop:
+            tokenizer.stop_id(text)  # one-line error for a bad one, now
+        end = tokenizer.end_of_text_id
+        self._end_ids = [] if end is None else [end]
+
+    def _stop_ids(self, stop):
+        """The end-of-text id and the ids of the stop strings `stop`."""
+        def encode():
+            ragged = self.tokenizer.encode(stop)
+            check = tf.debugging.assert_equal(
+                ragged.row_lengths(), tf.ones_like(ragged.row_lengths()),
+                message="each stop string must be one token of the tokenizer")
+            with tf.control_dependencies([check]):
+                return tf.cast(ragged.flat_values, tf.int32)
+
+        # (Not every graph tokenizer takes an empty batch.)
+        ids = tf.cond(tf.size(stop) > 0, encode,
+                      lambda: tf.zeros([0], tf.int32))
+        end_ids = tf.constant(self._end_ids, tf.int32, [len(self._end_ids)])
+        return tf.concat([end_ids, ids], axis=0)
 
     def _generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed,
-                  beam_width, length_penalty):
+                  beam_width, length_penalty, stop):
         checks = [
             tf.debugging.assert_positive(
                 max_new_tokens, message="max_new_tokens must be >= 1"),
@@ -97,10 +125,16 @@ class TextGenerator(tf.Module):
             # generate_ids rounds its buffer up to BUCKET tokens, so prompt
             # lengths map onto few compiled programs.
             ids = ragged.to_tensor()
+            stop_ids = self._stop_ids(stop)
             new_ids = self._generate_ids(
                 ids, lengths, max_new_tokens, temperature, top_k, top_p, seed,
                 weights=self.serving_weights, beam_width=beam_width,
-                length_penalty=length_penalty)
+                length_penalty=length_penalty, stop_token_ids=stop_ids)
+        # Each row up to (not including) its first stop id.
+        stopped = tf.cumsum(tf.cast(is_stop(new_ids, stop_ids), tf.int32),
+                            axis=1)
+        kept = tf.reduce_sum(tf.cast(stopped == 0, tf.int32), axis=1)
+        new_ids = tf.RaggedTensor.from_tensor(new_ids, lengths=kept)
         completion = self._completion(prompt, ragged, new_ids)
         return {"text": tf.strings.join([prompt, completion]),
                 "completion": completion}
@@ -108,8 +142,7 @@ class TextGenerator(tf.Module):
     def _completion(self, prompt, prompt_ids, new_ids):
         """In-graph `keras_lm.generation.text.completion_text`."""
         before = self.tokenizer.decode(prompt_ids)  # ragged: no padding
-        both = self.tokenizer.decode(tf.concat(
-            [prompt_ids, tf.RaggedTensor.from_tensor(new_ids)], axis=1))
+        both = self.tokenizer.decode(tf.concat([prompt_ids, new_ids], axis=1))
         start = tf.strings.length(before)
         extends = tf.strings.substr(both, tf.zeros_like(start), start) == before
         to_end = tf.fill(tf.shape(start), -1)
@@ -129,13 +162,14 @@ class TextGenerator(tf.Module):
     def serving_default(self, prompt):
         defaults = [tf.constant(v, s.dtype)
                     for v, s in zip(self._defaults, _SCALARS)]
-        return self._generate(prompt, *defaults)
+        stop = tf.constant(self._stop, tf.string, [len(self._stop)])
+        return self._generate(prompt, *defaults, stop)
 
-    @tf.function(input_signature=[_PROMPT] + _SCALARS)
+    @tf.function(input_signature=[_PROMPT] + _SCALARS + [_STOP])
     def generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed,
-                 beam_width, length_penalty):
+                 beam_width, length_penalty, stop):
         return self._generate(prompt, max_new_tokens, temperature, top_k,
-                              top_p, seed, beam_width, length_penalty)
+                              top_p, seed, beam_width, length_penalty, stop)
 
 
 def export(model, tokenizer, path, **defaults):
@@ -145,8 +179,8 @@ def export(model, tokenizer, path, **defaults):
     replaced); anything else there is refused, never overwritten.
 
     `defaults` (max_new_tokens, temperature, top_k, top_p, seed,
-    beam_width, length_penalty) set what `serving_default` uses; `generate`
-    takes them as inputs (a beam width above 1 runs beam search, which
+    beam_width, length_penalty, stop) set what `serving_default` uses;
+    `generate` takes them as inputs (a beam width above 1 runs beam search, which
     ignores the sampling knobs).
 
     Example:
@@ -195,7 +229,7 @@ def load_export(path):
 
 def generate_with_export(loaded, prompts, max_new_tokens=200, temperature=1.0,
                          top_k=0, top_p=1.0, seed=0, beam_width=1,
-                         length_penalty=0.0):
+                         length_penalty=0.0, stop=()):
     """Each prompt plus its completion, from `load_export`'s `generate`.
 
     A failed check inside the graph (e.g. a prompt longer than the context)
@@ -218,6 +252,12 @@ def generate_with_export(loaded, prompts, max_new_tokens=200, temperature=1.0,
                                "search; export the run again to use a beam "
                                "width")
         del inputs["beam_width"], inputs["length_penalty"]
+    stop = [stop] if isinstance(stop, str) else list(stop)
+    if "stop" in signature.structured_input_signature[1]:
+        inputs["stop"] = tf.constant(stop, tf.string, [len(stop)])
+    elif stop:
+        raise KerasLMError("this SavedModel was exported before stop strings; "
+                           "export the run again to use --stop")
     try:
         outputs = signature(prompt=tf.constant(prompts), **inputs)
     except tf.errors.InvalidArgumentError as e:

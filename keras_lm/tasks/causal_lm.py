@@ -177,7 +177,7 @@ class CausalLMTask(Task):
                                        verbose)
 
     def export(self, path, max_new_tokens=200, temperature=1.0, top_k=0,
-               top_p=1.0, seed=0, beam_width=1, length_penalty=0.0):
+               top_p=1.0, seed=0, beam_width=1, length_penalty=0.0, stop=()):
         """A text-generation SavedModel; the arguments are what its
         `serving_default` signature uses (see `keras_lm.serving.export`)."""
         from keras_lm.generation import check_sampling_args
@@ -188,20 +188,22 @@ class CausalLMTask(Task):
         return export(self.require_model(), self.tokenizer, path,
                       max_new_tokens=max_new_tokens, temperature=temperature,
                       top_k=top_k, top_p=top_p, seed=seed,
-                      beam_width=beam_width, length_penalty=length_penalty)
+                      beam_width=beam_width, length_penalty=length_penalty,
+                      stop=stop)
 
     def predict_text(self, texts, max_new_tokens=200, temperature=1.0,
                      top_k=0, top_p=1.0, seed=0, beam_width=1,
-                     length_penalty=0.0):
+                     length_penalty=0.0, stop=()):
         """Each prompt continued by `max_new_tokens` tokens: sampled, or the
-        best of `beam_width` beams (see `keras_lm.generation.generate_text`).
-        """
+        best of `beam_width` beams, each row ending early at the tokenizer's
+        end of text or a `stop` string (see
+        `keras_lm.generation.generate_text`)."""
         from keras_lm.generation import generate_text
 
         return generate_text(self.require_model(), self.tokenizer, texts,
                              max_new_tokens, temperature, top_k, top_p, seed,
                              beam_width=beam_width,
-                             length_penalty=length_penalty)
+                             length_penalty=length_penalty, stop=stop)
 
     def sample(self, prompt="The ", length=200):
         """A short greedy-ish sample to show after training."""

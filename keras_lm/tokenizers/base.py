@@ -33,6 +33,9 @@ class Tokenizer:
     kind = None
     pad_id = 0
     unk_id = 1
+    #: The id that ends a text (GPT-2's <|endoftext|>), where generation
+    #: stops by default; None when the tokenizer has none.
+    end_of_text_id = None
 
     @property
     def vocab_size(self):
@@ -59,6 +62,27 @@ class Tokenizer:
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    def stop_id(self, text):
+        """The one id that the stop string `text` is, or a one-line error:
+        generation stops at single tokens, so a stop string must be one."""
+        ids = self.token_ids_of(text)
+        what = f"stop string {text!r}"
+        if not ids:
+            raise KerasLMError(f"{what} is empty; give at least one character")
+        if self.count_unknown(text):
+            raise KerasLMError(f"{what} cannot be encoded by this {self.kind} "
+                               "tokenizer (it reads as <unk>); give text "
+                               "the tokenizer knows")
+        if len(ids) > 1:
+            raise KerasLMError(f"{what} is {len(ids)} tokens for this "
+                               f"{self.kind} tokenizer; a stop string must "
+                               "be one token")
+        return ids[0]
+
+    def token_ids_of(self, text):
+        """The ids of `text` as a stop string: `encode(text)` by default."""
+        return self.encode(text)
 
     def count_unknown(self, text):
         """How many ids of `text` are the unknown token."""

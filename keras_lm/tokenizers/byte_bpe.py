@@ -132,6 +132,7 @@ class ByteBPETokenizer(Tokenizer):
         self.merges = [str(m) for m in merges]
         self._check()
         self.pad_id = self.unk_id = self.vocabulary.get(END_OF_TEXT, -1)
+        self.end_of_text_id = self.vocabulary.get(END_OF_TEXT)
         byte_chars = bytes_to_unicode()
         unicode_bytes = {c: bytes([b]) for b, c in byte_chars.items()}
         self._surface = [b""] * len(self.vocabulary)
@@ -192,6 +193,15 @@ class ByteBPETokenizer(Tokenizer):
         size, surface = len(self._surface), self._surface
         data = b"".join(surface[i] for i in ids if 0 <= i < size)
         return data.decode("utf-8", errors="replace")
+
+    def token_ids_of(self, text):
+        """A whole token's text (``<|endoftext|>``) is that token."""
+        if text in self.vocabulary:
+            return [self.vocabulary[text]]
+        return self.encode(text)
+
+    def count_unknown(self, text):
+        return 0  # (byte-level BPE encodes every text; -1 is no id)
 
     def get_config(self):
         return {"vocabulary": self.vocabulary, "merges": self.merges}
