@@ -40,13 +40,16 @@ def test_loss_goes_down_and_the_run_directory_is_complete(trained_run):
     assert not os.path.exists(run.backup_dir)  # removed once training ends
 
 
-def test_stateful_training_learns(tmp_path, corpus_file):
+def test_stateful_training_learns(tmp_path, corpus_file, capsys):
     history = train(
         "gru", str(tmp_path / "stateful"), data=corpus_file,
         model_config=dict(embedding_dim=16, rnn_units=32, stateful=True),
         training=TrainingConfig(stateful=True, batch_size=8, seq_len=32,
                                 epochs=2, steps_per_epoch=40,
-                                learning_rate=5e-3), verbose=0)
+                                learning_rate=5e-3, train_step="tensorflow"),
+        verbose=0)
+    assert ("train step: TensorFlow kernels (no XLA), as asked"
+            in capsys.readouterr().err)
     assert history.history["loss"][-1] < history.history["loss"][0]
     model, _, _ = load_run(str(tmp_path / "stateful"))
     assert not model.stateful  # generation uses the stateless twin

@@ -1,6 +1,7 @@
 """`TrainingConfig`: how any task is trained, and how many steps an epoch is."""
 
 import dataclasses
+import typing
 
 from keras_lm.errors import INT32_MAX, KerasLMError, check_counts, check_int, \
     check_real
@@ -50,6 +51,10 @@ class TrainingConfig:
     #: Start each training window at a uniformly random position instead of
     #: on a shuffled grid (see `keras_lm.data.language_model_dataset`).
     random_offsets: bool = False
+    #: The train step's kernels: one XLA program, TensorFlow's own (oneDNN
+    #: on the CPU), or auto, the one measured fastest on this kind of
+    #: machine (see `keras_lm.training.train_step`); printed at the start.
+    train_step: typing.Literal["auto", "xla", "tensorflow"] = "auto"
 
     def steps_per_call(self):
         """Train steps per call into the compiled function: one for a

@@ -18,6 +18,7 @@ epoch or two later than an uninterrupted one would have.)
 
 import dataclasses
 import math
+import sys
 import typing
 
 import keras
@@ -28,6 +29,7 @@ from keras_lm.training import callbacks as run_callbacks
 from keras_lm.training.config import TrainingConfig, epoch_steps
 from keras_lm.training.distribute import check_global_batch, make_strategy
 from keras_lm.training.metrics import language_model_metrics
+from keras_lm.training.train_step import choose_train_step
 from keras_lm.training.optimizers import make_optimizer
 
 
@@ -123,8 +125,11 @@ def fit(task, run, training, *, strategy=None, callbacks=(), verbose="auto",
         task.prepare_model(model)
         if prepare is not None:
             prepare(model)
+        jit_compile, described = choose_train_step(
+            training.train_step, task.jit_compile, not use_xla(strategy))
+        print(f"keras-lm: train step: {described}", file=sys.stderr)
         compile_model(model, training, steps * training.epochs, task.loss(),
-                      data.metrics, task.jit_compile and use_xla(strategy))
+                      data.metrics, jit_compile)
     run.create(task)
     initial_epoch = run_callbacks.read_backup_epoch(run.backup_dir)
     history = model.fit(
