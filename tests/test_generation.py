@@ -55,9 +55,9 @@ def tiny_lm(family):
 
 @pytest.mark.parametrize("family", ["gru", "lstm", "transformer"])
 def test_prefilled_prompts_give_the_step_by_step_tokens(family, monkeypatch):
-    """Prompts longer than a prefill chunk (and a one-token one, which needs
-    no prefill) give what re-running the prefix gives, alone or batched,
-    and what feeding the prompt one token per step gave before prefill."""
+    """Prompts longer than a prefill chunk, batched with a one-token one
+    (which needs no prefill), give what re-running the prefix gives, and
+    what feeding the prompts one token per step gave before prefill."""
     model = tiny_lm(family)
     rng = np.random.default_rng(0)
     prompts = [rng.integers(1, 40, n).tolist()
@@ -66,16 +66,13 @@ def test_prefilled_prompts_give_the_step_by_step_tokens(family, monkeypatch):
     for row, prompt in enumerate(prompts):
         ids[row, :len(prompt)] = prompt
     lengths = [len(p) for p in prompts]
-    batch = generate_ids(model, ids, lengths, 6, temperature=0.0).numpy()
+    batch = generate_ids(model, ids, lengths, 4, temperature=0.0).numpy()
     for row, prompt in enumerate(prompts):
-        alone = generate_ids(model, [prompt], [len(prompt)], 6,
-                             temperature=0.0).numpy()[0]
-        assert alone.tolist() == naive_greedy(model, prompt, 6)
-        assert batch[row].tolist() == alone.tolist()
+        assert batch[row].tolist() == naive_greedy(model, prompt, 4)
     owner = next(c for c in type(model).__mro__ if "prefill" in vars(c))
     monkeypatch.delattr(owner, "prefill")
     step_by_step = generate_ids(  # (a new loop: the cached one has prefill)
-        model, ids, lengths, 6, temperature=0.0,
+        model, ids, lengths, 4, temperature=0.0,
         decode_loop=tf.function(lambda *args: sampling_loop(model, *args)))
     np.testing.assert_array_equal(step_by_step.numpy(), batch)
 
