@@ -337,6 +337,6 @@ def test_a_family_registered_at_run_time_is_a_train_command(
 def test_quantize_is_for_transformer_runs(capsys, trained_run):
     fails_with(capsys, ["generate", trained_run, "--prompt", "x",
                         "--quantize", "bfloat16"],
-               "--quantize applies to Transformer runs")
+               "quantize applies to Transformer models")
     fails_with(capsys, ["generate", trained_run, "--prompt", "x",
                         "--quantize", "int8"], "unknown quantize mode 'int8'")

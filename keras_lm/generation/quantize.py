@@ -2,15 +2,18 @@
 
 Decoding one token at a time reads every weight once per step, so at small
 batches its speed is set by memory bandwidth, not arithmetic. Weights in
-bfloat16 halve the bytes read. The attention softmax and the logits stay
-float32 (the models cast them), so sampling sees float32 probabilities.
+bfloat16 halve the bytes read (and the memory held). The attention softmax
+and the logits stay float32 (the models cast them), so sampling sees float32
+probabilities. On the 2-core AVX-512 CPU we measured, XLA's CPU backend
+converts bfloat16 dots to float32, and GPT-2 small decoded no faster than in
+float32 (1.01x at batch 1); validation loss moved by +0.004%
+(`benchmarks/README.md`).
 
 Why not int8: Keras' `model.quantize("int8")` runs inside the compiled loop,
-but on the CPUs we measured it gave no speed-up over float32 (XLA turns the
-int8 kernels back into float32 matrices each step), its loop took about ten
-times as long to compile, and it quantizes an `Embedding`'s table, which a
-tied output projection then reads without its scale (see
-`benchmarks/README.md`). So the one mode offered is bfloat16.
+but on GPT-2 small it was no faster than float32 (33 against 31.5 tok/s),
+its loop took 127 s to compile (10 s in float32), and it quantizes an
+`Embedding`'s table, which a tied output projection then reads without its
+scale: the greedy tokens changed from the first one. So int8 is refused.
 """
 
 import keras
@@ -24,8 +27,9 @@ MODES = {"bfloat16": "bfloat16", "bf16": "bfloat16"}
 def check_quantize_mode(mode):
     """The Keras dtype policy of `mode`, or a one-line error."""
     if mode not in MODES:
-        hint = (" (int8 gives no speed-up in the compiled loop; see "
-                "keras_lm.generation.quantize)" if mode == "int8" else "")
+        hint = (" (Keras' int8 was no faster here and breaks a tied output "
+                "projection; see keras_lm.generation.quantize)"
+                if mode == "int8" else "")
         raise KerasLMError(f"unknown quantize mode {mode!r}{hint}; choose "
                            f"one of: {', '.join(sorted(MODES))}")
     return MODES[mode]
@@ -56,7 +60,7 @@ def quantize_for_decoding(model, mode="bfloat16"):
     policy = check_quantize_mode(mode)
     if not getattr(model, "decodes_in_bfloat16", False):
         raise KerasLMError(
-            f"--quantize applies to Transformer runs, not to a "
+            f"quantize applies to Transformer models, not to a "
             f"{type(model).__name__}: a recurrent model's weights are small "
             "enough that decoding is not bound by reading them")
     if not model.weights:

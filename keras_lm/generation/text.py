@@ -40,8 +40,8 @@ def stop_ids(tokenizer, stop=(), stop_token_ids=None):
     string in `stop` (a string or a list; each must be one token).
 
     >>> from keras_lm.tokenizers import CharTokenizer
-    >>> tokenizer = CharTokenizer.from_text("ab\n")
-    >>> stop_ids(tokenizer, "\n") == [tokenizer.encode("\n")[0]]
+    >>> tokenizer = CharTokenizer.from_text("ab.")
+    >>> stop_ids(tokenizer, ".") == [tokenizer.encode(".")[0]]
     True
     """
     if stop_token_ids is None:

@@ -257,7 +257,7 @@ def generate_with_export(loaded, prompts, max_new_tokens=200, temperature=1.0,
         inputs["stop"] = tf.constant(stop, tf.string, [len(stop)])
     elif stop:
         raise KerasLMError("this SavedModel was exported before stop strings; "
-                           "export the run again to use --stop")
+                           "export the run again to use stop strings")
     try:
         outputs = signature(prompt=tf.constant(prompts), **inputs)
     except tf.errors.InvalidArgumentError as e:

@@ -66,7 +66,7 @@ def choose_train_step(requested="auto", task_uses_xla=True,
                            f"of: {', '.join(PATHS)}")
     if requested != "auto":
         if requested == "xla" and several_replicas:
-            raise KerasLMError("--train-step xla cannot compile one step "
+            raise KerasLMError("train_step 'xla' cannot compile one step "
                                "across several replicas; use auto or "
                                "tensorflow")
         return requested == "xla", f"{_NAMES[requested]}, as asked"
