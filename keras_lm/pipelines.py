@@ -84,14 +84,17 @@ class TextGenerationPipeline:
         return f"TextGenerationPipeline({self.source}: {self.path})"
 
     def __call__(self, prompts, max_new_tokens=50, temperature=1.0, top_k=0,
-                 top_p=1.0, seed=0, return_full_text=True):
-        """Generates `max_new_tokens` tokens after each prompt.
+                 top_p=1.0, seed=0, return_full_text=True, stop=()):
+        """Generates up to `max_new_tokens` tokens after each prompt; a row
+        ends early at the tokenizer's end of text or a `stop` string.
 
         Args:
             prompts: a string or a list of strings.
             max_new_tokens, temperature, top_k, top_p, seed: as for
                 `keras_lm.generation.generate_ids`.
             return_full_text: False returns the continuation only.
+            stop: one-token strings that end a row (left out of the text),
+                as for `keras_lm.generation.generate_text`.
         """
         single = isinstance(prompts, str)
         prompts = [prompts] if single else list(prompts)
@@ -104,13 +107,13 @@ class TextGenerationPipeline:
 
             texts = generate_with_export(self._loaded, prompts,
                                          max_new_tokens, temperature, top_k,
-                                         top_p, seed)
+                                         top_p, seed, stop=stop)
         else:
             from keras_lm.generation.text import generate_text
 
             texts = generate_text(self.model, self.tokenizer, prompts,
                                   max_new_tokens, temperature, top_k, top_p,
-                                  seed)
+                                  seed, stop=stop)
         if not return_full_text:
             texts = [text[len(prompt):] for prompt, text in zip(prompts, texts)]
         results = [[{"generated_text": text}] for text in texts]
