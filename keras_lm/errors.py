@@ -77,3 +77,10 @@ def a_run(family):
     """"a gru run", "an encoder run": a family's run, for messages."""
     article = "an" if str(family)[:1].lower() in "aeiou" else "a"
     return f"{article} {family} run"
+
+
+def check_choice(name, value, choices):
+    """A one-line error unless `value` is one of `choices`."""
+    if value not in choices:
+        raise KerasLMError(f"{name} must be one of {', '.join(map(str, choices))}"
+                           f", got {value!r}")

@@ -36,8 +36,8 @@ def encode_prompts(tokenizer, prompts):
 
 def stop_ids(tokenizer, stop=(), stop_token_ids=None):
     """The ids generation stops at: `stop_token_ids` (by default the
-    tokenizer's end-of-text id, if it has one) and the id of each stop
-    string in `stop` (a string or a list; each must be one token).
+    tokenizer's `default_stop_ids()`, e.g. its end-of-text id) and the id
+    of each stop string in `stop` (a string or a list; each one token).
 
     >>> from keras_lm.tokenizers import CharTokenizer
     >>> tokenizer = CharTokenizer.from_text("ab.")
@@ -45,8 +45,7 @@ def stop_ids(tokenizer, stop=(), stop_token_ids=None):
     True
     """
     if stop_token_ids is None:
-        stop_token_ids = ([] if tokenizer.end_of_text_id is None
-                          else [tokenizer.end_of_text_id])
+        stop_token_ids = tokenizer.default_stop_ids()
     elif isinstance(stop_token_ids, int):
         stop_token_ids = [stop_token_ids]
     for token_id in stop_token_ids:

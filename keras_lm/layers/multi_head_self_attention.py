@@ -17,6 +17,9 @@ import keras
 from keras import ops
 
 from keras_lm.errors import KerasLMError
+from keras_lm.layers.rotary_embedding import (apply_rotary,
+                                              check_rope_scaling,
+                                              inverse_frequencies)
 
 #: Added to masked scores (in float32, before the softmax): it zeroes a
 #: probability, and being finite, a row whose keys are all masked yields a
@@ -44,18 +47,33 @@ def _keys_and_values(cache, length=None):
 class MultiHeadSelfAttention(keras.layers.Layer):
     """Scaled dot-product self-attention over `num_heads` heads.
 
-    Queries, keys and values are `Dense(d_model)` projections of the input,
-    split into `num_heads` heads of `head_dim = d_model // num_heads`; the
-    heads are merged again and projected by a last `Dense(d_model)`. Every
+    Queries, keys and values are `Dense` projections of the input, split
+    into heads of `head_dim = d_model // num_heads`; the heads are merged
+    again and projected by a last `Dense(d_model)`. With the defaults every
     projection kernel has shape `(d_model, d_model)`, so fused checkpoints
     (GPT-2's `c_attn` is `(d_model, 3 * d_model)`) split straight into them.
 
+    Grouped-query attention (Llama 2 70B, Llama 3, Qwen2, Mistral): with
+    `num_kv_heads < num_heads` the keys and values have `num_kv_heads` heads
+    each, shared by `num_heads // num_kv_heads` query heads (query head `h`
+    reads key/value head `h // group`, as in transformers' `repeat_kv`), and
+    the cache holds only the key/value heads.
+
     Args:
         d_model: width of the input and output.
-        num_heads: number of heads; must divide `d_model`.
+        num_heads: number of query heads; must divide `d_model`.
         dropout: dropout rate on the attention weights.
-        use_bias: whether the four projections have biases.
+        use_bias: whether the projections have biases.
         kernel_initializer: initializer of the four projection kernels.
+        num_kv_heads: key/value heads (None: `num_heads`); must divide
+            `num_heads`.
+        rope_theta: None for no rotary embedding (positions come from
+            elsewhere, e.g. GPT-2's learned embedding); otherwise the RoPE
+            base, applied to queries and keys (`keras_lm.layers.
+            rotary_embedding`).
+        rope_scaling: a `config.json`-style `rope_scaling` dict, or None.
+        qkv_bias: biases in the query, key and value projections (None:
+            `use_bias`); Qwen2 has them without an output bias.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments (`call`, a full pass):
@@ -87,30 +105,46 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     """
 
     def __init__(self, d_model, num_heads, dropout=0.0, use_bias=True,
-                 kernel_initializer="glorot_uniform", **kwargs):
+                 kernel_initializer="glorot_uniform", num_kv_heads=None,
+                 rope_theta=None, rope_scaling=None, qkv_bias=None, **kwargs):
         super().__init__(**kwargs)
         if num_heads <= 0 or d_model % num_heads:
             raise KerasLMError(
                 f"num_heads={num_heads} does not divide d_model={d_model}; "
                 f"choose num_heads so that d_model % num_heads == 0")
+        num_kv_heads = num_kv_heads or num_heads
+        if num_kv_heads <= 0 or num_heads % num_kv_heads:
+            raise KerasLMError(
+                f"num_kv_heads={num_kv_heads} does not divide num_heads="
+                f"{num_heads}; choose num_kv_heads so that num_heads % "
+                "num_kv_heads == 0")
+        check_rope_scaling(rope_scaling)
         self.d_model = d_model
         self.num_heads = num_heads
+        self.num_kv_heads = num_kv_heads
         self.head_dim = d_model // num_heads
         self.dropout = dropout
         self.use_bias = use_bias
+        self.qkv_bias = use_bias if qkv_bias is None else qkv_bias
+        self.rope_theta = rope_theta
+        self.rope_scaling = rope_scaling
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self._frequencies = (None if rope_theta is None else
+                             inverse_frequencies(self.head_dim, rope_theta,
+                                                 rope_scaling))
 
-        def projection(name):
+        def projection(name, units, bias):
             return keras.layers.Dense(
-                d_model, use_bias=use_bias, name=name,
+                units, use_bias=bias, name=name,
                 kernel_initializer=keras.initializers.get(
                     keras.initializers.serialize(self.kernel_initializer)),
                 dtype=self.dtype_policy)
 
-        self.query_dense = projection("query")
-        self.key_dense = projection("key")
-        self.value_dense = projection("value")
-        self.output_dense = projection("output")
+        kv_width = num_kv_heads * self.head_dim
+        self.query_dense = projection("query", d_model, self.qkv_bias)
+        self.key_dense = projection("key", kv_width, self.qkv_bias)
+        self.value_dense = projection("value", kv_width, self.qkv_bias)
+        self.output_dense = projection("output", d_model, use_bias)
         self.dropout_layer = keras.layers.Dropout(dropout,
                                                   dtype=self.dtype_policy)
 
@@ -121,10 +155,16 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.built = True
 
     # -- heads ------------------------------------------------------------
-    def _split_heads(self, x):
-        """(batch, time, d_model) -> (batch, heads, time, head_dim)."""
+    @property
+    def group_size(self):
+        """Query heads per key/value head (1 without grouped queries)."""
+        return self.num_heads // self.num_kv_heads
+
+    def _split_heads(self, x, heads=None):
+        """(batch, time, heads * head_dim) -> (batch, heads, time, head_dim)."""
         batch, time = ops.shape(x)[0], ops.shape(x)[1]
-        x = ops.reshape(x, (batch, time, self.num_heads, self.head_dim))
+        x = ops.reshape(x, (batch, time, heads or self.num_heads,
+                            self.head_dim))
         return ops.transpose(x, (0, 2, 1, 3))
 
     def _merge_heads(self, x):
@@ -133,25 +173,48 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         batch, time = ops.shape(x)[0], ops.shape(x)[1]
         return ops.reshape(x, (batch, time, self.d_model))
 
-    def _project_qkv(self, x):
-        return (self._split_heads(self.query_dense(x)),
-                self._split_heads(self.key_dense(x)),
-                self._split_heads(self.value_dense(x)))
+    def _project_qkv(self, x, start=0):
+        """Queries, keys and values, split into heads; with RoPE, queries
+        and keys rotated for the positions `start..start + time - 1`."""
+        query = self._split_heads(self.query_dense(x))
+        key = self._split_heads(self.key_dense(x), self.num_kv_heads)
+        value = self._split_heads(self.value_dense(x), self.num_kv_heads)
+        if self._frequencies is not None:
+            positions = start + ops.arange(ops.shape(x)[1], dtype="int32")
+            query = apply_rotary(query, positions, self._frequencies)
+            key = apply_rotary(key, positions, self._frequencies)
+        return query, key, value
 
     def _attend(self, query, key, value, mask, training):
         """softmax(q k^T / sqrt(head_dim)) v with boolean `mask` (True = keep).
 
+        `query` has `num_heads` heads, `key` and `value` `num_kv_heads`.
         `mask` broadcasts to the scores `(batch, heads, q_time, k_time)`.
+        The query heads of a group are stacked along time, so one matmul per
+        key/value head scores them all, without copying keys per group.
         """
+        batch, _, time, _ = ops.shape(query)
+        groups, kv_heads = self.group_size, self.num_kv_heads
         query = query * ops.cast(1.0 / math.sqrt(self.head_dim), query.dtype)
+        if groups > 1:
+            query = ops.reshape(query, (batch, kv_heads, groups * time,
+                                        self.head_dim))
         scores = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2)))
         # The softmax runs in float32, also under a mixed precision policy.
         scores = ops.cast(scores, "float32")
+        if groups > 1:
+            scores = ops.reshape(scores, (batch, self.num_heads, time, -1))
         if mask is not None:
             scores = ops.where(mask, scores, MASKED)
         weights = ops.cast(ops.softmax(scores, axis=-1), value.dtype)
         weights = self.dropout_layer(weights, training=training)
-        return self._merge_heads(ops.matmul(weights, value))
+        if groups > 1:
+            weights = ops.reshape(weights, (batch, kv_heads, groups * time, -1))
+        attended = ops.matmul(weights, value)
+        if groups > 1:
+            attended = ops.reshape(attended, (batch, self.num_heads, time,
+                                              self.head_dim))
+        return self._merge_heads(attended)
 
     # -- full pass --------------------------------------------------------
     def call(self, x, padding_mask=None, causal=True, training=False):
@@ -171,13 +234,13 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
     # -- incremental decoding ---------------------------------------------
     def initial_cache(self, batch_size, max_length, dtype=None):
-        """Zeros of shape `(batch, 2, num_heads, max_length, head_dim)`.
+        """Zeros of shape `(batch, 2, num_kv_heads, max_length, head_dim)`.
 
         Index 0 of axis 1 holds the keys, index 1 the values, already split
         into heads; position `p` of a sequence lives at `[:, :, :, p]`.
         """
         return ops.zeros(
-            (batch_size, 2, self.num_heads, max_length, self.head_dim),
+            (batch_size, 2, self.num_kv_heads, max_length, self.head_dim),
             dtype=dtype or self.compute_dtype)
 
     def call_with_cache(self, x, cache, index, training=False):
@@ -185,9 +248,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
         Args:
             x: `(batch, t, d_model)`, the new tokens' hidden states.
-            cache: `(batch, 2, num_heads, max_length, head_dim)` (see
+            cache: `(batch, 2, num_kv_heads, max_length, head_dim)` (see
                 `initial_cache`), or a `(key, value)` pair of
-                `(batch, num_heads, max_length, head_dim)` tensors.
+                `(batch, num_kv_heads, max_length, head_dim)` tensors.
             index: int or scalar int32 tensor, the position of `x[:, 0]`.
                 Requires `index + t <= max_length`.
             training: as for `call`.
@@ -198,8 +261,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             `index..index+t-1` (`slice_update`, in place under XLA). Query
             `i` attends over cache positions `0..index + i`.
         """
-        query, key, value = self._project_qkv(x)
         index = ops.cast(index, "int32")
+        query, key, value = self._project_qkv(x, start=index)
         zero = ops.zeros((), "int32")
         if isinstance(cache, (list, tuple)):
             key_cache, value_cache = cache
@@ -263,13 +326,18 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         """
         key_cache, value_cache = _keys_and_values(cache, length)
         query = ops.cast(query, "float32") * (1.0 / math.sqrt(self.head_dim))
-        keys = ops.cast(key_cache, "float32")  # (batch, heads, keys, dim)
-        scores = ops.sum(query * keys, axis=-1)  # (batch, heads, keys)
-        key_positions = ops.arange(ops.shape(keys)[2], dtype="int32")
+        # (batch, kv_heads, group, 1, dim): a group's query heads together.
+        query = ops.reshape(query, (-1, self.num_kv_heads, self.group_size,
+                                    1, self.head_dim))
+        keys = ops.cast(key_cache, "float32")[:, :, None]  # (b, kv, 1, k, d)
+        scores = ops.sum(query * keys, axis=-1)  # (batch, kv, group, keys)
+        key_positions = ops.arange(ops.shape(keys)[3], dtype="int32")
         scores = ops.where(key_positions <= index, scores, MASKED)
-        weights = ops.softmax(scores, axis=-1)[..., None]  # (b, h, k, 1)
-        values = ops.cast(value_cache, "float32")
-        attended = ops.sum(weights * values, axis=2, keepdims=True)
+        weights = ops.softmax(scores, axis=-1)[..., None]  # (b, kv, g, k, 1)
+        values = ops.cast(value_cache, "float32")[:, :, None]
+        attended = ops.sum(weights * values, axis=3, keepdims=True)
+        attended = ops.reshape(attended, (-1, self.num_heads, 1,
+                                          self.head_dim))
         return self._merge_heads(ops.cast(attended, self.compute_dtype))
 
     def compute_output_shape(self, input_shape):
@@ -284,5 +352,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             use_bias=self.use_bias,
             kernel_initializer=keras.initializers.serialize(
                 self.kernel_initializer),
+            num_kv_heads=self.num_kv_heads,
+            rope_theta=self.rope_theta,
+            rope_scaling=self.rope_scaling,
+            qkv_bias=self.qkv_bias,
         )
         return config

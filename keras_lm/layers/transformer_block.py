@@ -1,4 +1,4 @@
-"""One Transformer block: self-attention and a GELU MLP, each in a residual.
+"""One Transformer block: self-attention and an MLP, each in a residual.
 
 The same block serves the GPT-style decoder (`TransformerLM`: pre-LayerNorm,
 causal) and the BERT-style encoder (`TransformerEncoder`: post-LayerNorm,
@@ -10,18 +10,37 @@ bidirectional, padding masked):
 
 Its sublayers are named after GPT-2's (`ln_1`, `attention`, `ln_2`,
 `mlp_fc`, `mlp_proj`), so checkpoints map onto them one to one.
+
+The Llama layout is a set of options of the same block: `norm="rms"`
+(RMSNorm), `activation="swiglu"` (`mlp_proj(silu(mlp_gate(x)) * mlp_fc(x))`,
+Llama's `down(silu(gate(x)) * up(x))`), and the attention's rotary
+embedding and grouped-query options (`MultiHeadSelfAttention`).
 """
 
 import keras
 from keras import ops
 
+from keras_lm.errors import check_choice
 from keras_lm.layers.multi_head_self_attention import MultiHeadSelfAttention
+
+#: Normalisation layers and MLP activations a block can have.
+NORMS = ("layer", "rms")
+ACTIVATIONS = ("gelu", "swiglu")
 
 
 def normal_initializer(stddev=0.02):
     """GPT-2's and BERT's initialisation: N(0, 0.02) for kernels and
     embeddings."""
     return keras.initializers.RandomNormal(stddev=stddev)
+
+
+def normalization(norm, epsilon, use_bias, name, dtype):
+    """A LayerNorm (`norm="layer"`) or an RMSNorm (`"rms"`, never a bias)."""
+    if norm == "rms":
+        return keras.layers.RMSNormalization(epsilon=epsilon, name=name,
+                                             dtype=dtype)
+    return keras.layers.LayerNormalization(epsilon=epsilon, center=use_bias,
+                                           name=name, dtype=dtype)
 
 
 @keras.saving.register_keras_serializable(package="keras_lm")
@@ -39,6 +58,11 @@ class TransformerBlock(keras.layers.Layer):
         use_bias: biases in the Dense layers and LayerNorms.
         norm_first: True for pre-LayerNorm (GPT-2), False for
             post-LayerNorm (BERT).
+        norm: "layer" (LayerNorm) or "rms" (RMSNorm, Llama's; no bias).
+        activation: "gelu" (a two-layer GELU MLP) or "swiglu" (Llama's
+            gated MLP, with a third kernel `mlp_gate`).
+        attention_options: further `MultiHeadSelfAttention` arguments
+            (`num_kv_heads`, `rope_theta`, `rope_scaling`, `qkv_bias`).
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -61,8 +85,11 @@ class TransformerBlock(keras.layers.Layer):
 
     def __init__(self, d_model, num_heads, mlp_dim, dropout=0.0,
                  layer_norm_epsilon=1e-5, gelu_approximate=True,
-                 use_bias=True, norm_first=True, **kwargs):
+                 use_bias=True, norm_first=True, norm="layer",
+                 activation="gelu", attention_options=None, **kwargs):
         super().__init__(**kwargs)
+        check_choice("norm", norm, NORMS)
+        check_choice("activation", activation, ACTIVATIONS)
         self.d_model = d_model
         self.num_heads = num_heads
         self.mlp_dim = mlp_dim
@@ -71,11 +98,13 @@ class TransformerBlock(keras.layers.Layer):
         self.gelu_approximate = gelu_approximate
         self.use_bias = use_bias
         self.norm_first = norm_first
+        self.norm = norm
+        self.activation = activation
+        self.attention_options = dict(attention_options or {})
 
         def layer_norm(name):
-            return keras.layers.LayerNormalization(
-                epsilon=layer_norm_epsilon, center=use_bias, name=name,
-                dtype=self.dtype_policy)
+            return normalization(norm, layer_norm_epsilon, use_bias, name,
+                                 self.dtype_policy)
 
         def dense(units, name):
             return keras.layers.Dense(
@@ -87,8 +116,10 @@ class TransformerBlock(keras.layers.Layer):
         self.attention = MultiHeadSelfAttention(
             d_model, num_heads, dropout=dropout, use_bias=use_bias,
             kernel_initializer=normal_initializer(), name="attention",
-            dtype=self.dtype_policy)
+            dtype=self.dtype_policy, **self.attention_options)
         self.ln_2 = layer_norm("ln_2")
+        self.mlp_gate = (dense(mlp_dim, "mlp_gate")
+                         if activation == "swiglu" else None)
         self.mlp_fc = dense(mlp_dim, "mlp_fc")
         self.mlp_proj = dense(d_model, "mlp_proj")
         self.dropout_layer = keras.layers.Dropout(dropout,
@@ -99,11 +130,16 @@ class TransformerBlock(keras.layers.Layer):
         self.attention.build(input_shape)
         self.ln_2.build(input_shape)
         self.mlp_fc.build(input_shape)
+        if self.mlp_gate is not None:
+            self.mlp_gate.build(input_shape)
         self.mlp_proj.build(tuple(input_shape[:-1]) + (self.mlp_dim,))
         self.built = True
 
     def mlp(self, x, training=False):
-        x = ops.gelu(self.mlp_fc(x), approximate=self.gelu_approximate)
+        if self.mlp_gate is not None:
+            x = ops.silu(self.mlp_gate(x)) * self.mlp_fc(x)
+        else:
+            x = ops.gelu(self.mlp_fc(x), approximate=self.gelu_approximate)
         return self.dropout_layer(self.mlp_proj(x), training=training)
 
     def residuals(self, x, attend, training=False):
@@ -147,5 +183,8 @@ class TransformerBlock(keras.layers.Layer):
             gelu_approximate=self.gelu_approximate,
             use_bias=self.use_bias,
             norm_first=self.norm_first,
+            norm=self.norm,
+            activation=self.activation,
+            attention_options=self.attention_options,
         )
         return config

@@ -19,6 +19,14 @@ The weights are laid out so that a GPT-2 checkpoint maps onto them one to one:
 GPT-2's `Conv1D` weights are stored `(in, out)`, like Keras `Dense` kernels,
 so no transposes are needed. GPT-2 has no output bias (`output_bias=False`).
 
+The Llama layout (Llama, Qwen2, Mistral, SmolLM2) is the same model with
+other options: rotary position embeddings instead of learned ones
+(`rope_theta`, `rope_scaling`), RMSNorm (`norm="rms"`), a SwiGLU MLP
+(`activation="swiglu"`), grouped-query attention (`num_kv_heads`), no
+biases (`use_bias=False`, or Qwen2's `qkv_bias=True`) and an untied output
+head (`tie_embeddings=False`). `keras_lm.checkpoints.llama` maps those
+checkpoints onto it.
+
 The blocks are `keras_lm.layers.TransformerBlock`s (pre-LayerNorm, causal),
 re-exported here, where they used to live.
 """
@@ -28,7 +36,8 @@ from keras import ops
 
 from keras_lm.errors import KerasLMError, check_counts, check_dropout
 from keras_lm.layers.transformer_block import (TransformerBlock,
-                                               normal_initializer)
+                                               normal_initializer,
+                                               normalization)
 from keras_lm.models.causal_lm import CausalLM
 
 __all__ = ["TransformerBlock", "TransformerLM"]
@@ -66,6 +75,18 @@ class TransformerLM(CausalLM):
             `bias` flag).
         output_bias: add a learned bias to the tied output projection
             (GPT-2 has none).
+        norm: "layer" (LayerNorm) or "rms" (RMSNorm).
+        activation: "gelu" or "swiglu" (Llama's gated MLP).
+        num_kv_heads: key/value heads of grouped-query attention (None:
+            `num_heads`).
+        rope_theta: None for learned position embeddings (GPT-2); a number
+            for rotary embeddings with that base (Llama: 10000 or 500000).
+        rope_scaling: a `config.json` `rope_scaling` dict ("linear" or
+            "llama3"), or None.
+        qkv_bias: biases in the query, key and value projections (None:
+            `use_bias`; Qwen2: True with `use_bias=False`).
+        tie_embeddings: logits from the token embedding matrix (GPT-2,
+            SmolLM2) or, if False, from a separate `lm_head` kernel.
         **kwargs: base `keras.Model` arguments (`name`, `dtype`, ...).
 
     Example:
@@ -77,6 +98,16 @@ class TransformerLM(CausalLM):
     (2, 10, 67)
     >>> keras_lm.generation.generate_ids(model, [[5, 6]], [2], 4).shape
     TensorShape([1, 4])
+
+    A small Llama-style model (rotary, RMSNorm, SwiGLU, 2 key/value heads):
+
+    >>> llama = TransformerLM(vocab_size=67, max_sequence_length=32,
+    ...                       num_layers=2, num_heads=4, d_model=16,
+    ...                       norm="rms", activation="swiglu",
+    ...                       num_kv_heads=2, rope_theta=10000.0,
+    ...                       use_bias=False, tie_embeddings=False)
+    >>> tuple(llama(np.zeros((2, 10), "int32")).shape)
+    (2, 10, 67)
     """
 
     #: `keras_lm.generation.quantize_for_decoding` can make a bfloat16 copy.
@@ -85,12 +116,16 @@ class TransformerLM(CausalLM):
     def __init__(self, vocab_size, max_sequence_length=256, num_layers=4,
                  num_heads=4, d_model=128, mlp_dim=None, dropout=0.0,
                  layer_norm_epsilon=1e-5, gelu_approximate=True,
-                 use_bias=True, output_bias=False, **kwargs):
+                 use_bias=True, output_bias=False, norm="layer",
+                 activation="gelu", num_kv_heads=None, rope_theta=None,
+                 rope_scaling=None, qkv_bias=None, tie_embeddings=True,
+                 **kwargs):
         super().__init__(**kwargs)
         check_counts(vocab_size=vocab_size,
                      max_sequence_length=max_sequence_length,
                      num_layers=num_layers, num_heads=num_heads,
-                     d_model=d_model, mlp_dim=mlp_dim)
+                     d_model=d_model, mlp_dim=mlp_dim,
+                     num_kv_heads=num_kv_heads)
         check_dropout(dropout)  # (each block's attention checks num_heads)
         self.vocab_size = vocab_size
         self.max_sequence_length = max_sequence_length
@@ -103,14 +138,26 @@ class TransformerLM(CausalLM):
         self.gelu_approximate = gelu_approximate
         self.use_bias = use_bias
         self.output_bias = output_bias
+        self.norm = norm
+        self.activation = activation
+        self.num_kv_heads = num_kv_heads or num_heads
+        self.rope_theta = rope_theta
+        self.rope_scaling = rope_scaling
+        self.qkv_bias = use_bias if qkv_bias is None else qkv_bias
+        self.tie_embeddings = tie_embeddings
+        attention_options = dict(
+            num_kv_heads=self.num_kv_heads, rope_theta=rope_theta,
+            rope_scaling=rope_scaling, qkv_bias=self.qkv_bias)
 
         self.token_embedding = keras.layers.Embedding(
             vocab_size, d_model, embeddings_initializer=normal_initializer(),
             name="token_embedding", dtype=self.dtype_policy)
-        self.position_embedding = keras.layers.Embedding(
-            max_sequence_length, d_model,
-            embeddings_initializer=normal_initializer(),
-            name="position_embedding", dtype=self.dtype_policy)
+        self.position_embedding = None
+        if rope_theta is None:
+            self.position_embedding = keras.layers.Embedding(
+                max_sequence_length, d_model,
+                embeddings_initializer=normal_initializer(),
+                name="position_embedding", dtype=self.dtype_policy)
         self.embedding_dropout = keras.layers.Dropout(
             dropout, dtype=self.dtype_policy)
         self.blocks = [
@@ -118,20 +165,30 @@ class TransformerLM(CausalLM):
                 d_model, num_heads, self.mlp_dim, dropout=dropout,
                 layer_norm_epsilon=layer_norm_epsilon,
                 gelu_approximate=gelu_approximate, use_bias=use_bias,
+                norm=norm, activation=activation,
+                attention_options=attention_options,
                 name=f"block_{i}", dtype=self.dtype_policy)
             for i in range(num_layers)
         ]
-        self.ln_f = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon, center=use_bias, name="ln_f",
-            dtype=self.dtype_policy)
+        self.ln_f = normalization(norm, layer_norm_epsilon, use_bias, "ln_f",
+                                  self.dtype_policy)
+        self.lm_head = None
+        if not tie_embeddings:
+            self.lm_head = keras.layers.Dense(
+                vocab_size, use_bias=False, name="lm_head",
+                kernel_initializer=normal_initializer(),
+                dtype=self.dtype_policy)
 
     def build(self, input_shape=None):
         hidden_shape = (None, None, self.d_model)
         self.token_embedding.build()
-        self.position_embedding.build()
+        if self.position_embedding is not None:
+            self.position_embedding.build()
         for block in self.blocks:
             block.build(hidden_shape)
         self.ln_f.build(hidden_shape)
+        if self.lm_head is not None:
+            self.lm_head.build(hidden_shape)
         self.logits_bias = None
         if self.output_bias:
             self.logits_bias = self.add_weight(
@@ -140,16 +197,23 @@ class TransformerLM(CausalLM):
         self.built = True
 
     def embed(self, token_ids, positions):
-        """Token plus position embeddings; `positions` broadcasts to ids."""
-        return (self.token_embedding(token_ids)
-                + self.position_embedding(positions))
+        """Token plus position embeddings; `positions` broadcasts to ids.
+        (With rotary embeddings the attention applies the positions.)"""
+        x = self.token_embedding(token_ids)
+        if self.position_embedding is None:
+            return x
+        return x + self.position_embedding(positions)
 
     def project(self, hidden):
-        """Final LayerNorm, then float32 logits from the tied embedding."""
+        """Final norm, then float32 logits from the tied embedding (or the
+        untied `lm_head`)."""
         hidden = self.ln_f(hidden)
-        embeddings = ops.cast(self.token_embedding.embeddings, hidden.dtype)
-        logits = ops.cast(ops.matmul(hidden, ops.transpose(embeddings)),
-                          "float32")
+        if self.lm_head is not None:
+            kernel = ops.cast(self.lm_head.kernel, hidden.dtype)
+        else:
+            kernel = ops.transpose(
+                ops.cast(self.token_embedding.embeddings, hidden.dtype))
+        logits = ops.cast(ops.matmul(hidden, kernel), "float32")
         if self.logits_bias is not None:
             logits = logits + ops.cast(self.logits_bias, "float32")
         return logits
@@ -169,7 +233,7 @@ class TransformerLM(CausalLM):
         return self.project(x)
 
     # The cache is a list with one tensor per block, each of shape
-    # (batch, 2, num_heads, max_length, head_dim): keys at [:, 0], values at
+    # (batch, 2, num_kv_heads, max_length, head_dim): keys at [:, 0], values at
     # [:, 1], position p at [:, :, :, p] (see MultiHeadSelfAttention).
     def initial_cache(self, batch_size, max_length):
         if (isinstance(max_length, int)
@@ -227,5 +291,12 @@ class TransformerLM(CausalLM):
             gelu_approximate=self.gelu_approximate,
             use_bias=self.use_bias,
             output_bias=self.output_bias,
+            norm=self.norm,
+            activation=self.activation,
+            num_kv_heads=self.num_kv_heads,
+            rope_theta=self.rope_theta,
+            rope_scaling=self.rope_scaling,
+            qkv_bias=self.qkv_bias,
+            tie_embeddings=self.tie_embeddings,
         )
         return config

@@ -82,8 +82,7 @@ class TextGenerator(tf.Module):
         self._stop = [stop] if isinstance(stop, str) else list(stop)
         for text in self._stop:
             tokenizer.stop_id(text)  # one-line error for a bad one, now
-        end = tokenizer.end_of_text_id
-        self._end_ids = [] if end is None else [end]
+        self._end_ids = tokenizer.default_stop_ids()
 
     def _stop_ids(self, stop):
         """The end-of-text id and the ids of the stop strings `stop`."""

@@ -36,6 +36,9 @@ class Tokenizer:
     #: The id that ends a text (GPT-2's <|endoftext|>), where generation
     #: stops by default; None when the tokenizer has none.
     end_of_text_id = None
+    #: Further ids where generation stops by default (a chat model's end of
+    #: turn, the ids of a checkpoint's generation_config.json).
+    extra_stop_ids = ()
 
     @property
     def vocab_size(self):
@@ -62,6 +65,12 @@ class Tokenizer:
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    def default_stop_ids(self):
+        """The ids generation stops at unless told otherwise: the end of
+        text, then `extra_stop_ids`."""
+        ids = [] if self.end_of_text_id is None else [self.end_of_text_id]
+        return ids + [i for i in self.extra_stop_ids if i not in ids]
 
     def stop_id(self, text):
         """The one id that the stop string `text` is, or a one-line error:
