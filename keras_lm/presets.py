@@ -53,6 +53,23 @@ PRESETS = {
                      "beta_1": 0.7, "random_offsets": True,
                      "steps_per_execution": 8},
     },
+    # The same run in the Llama layout (rotary positions, RMSNorm, SwiGLU
+    # with nanoGPT's parameter count, 2 key/value heads for 4 query heads,
+    # no biases, untied output): what SmolLM2 or Llama 3 look like, small.
+    "llama_shakespeare_char": {
+        "family": "transformer",
+        "data": "tiny_shakespeare",
+        "model": {"num_layers": 4, "num_heads": 4, "d_model": 128,
+                  "mlp_dim": 352, "max_sequence_length": 64, "dropout": 0.0,
+                  "norm": "rms", "activation": "swiglu", "num_kv_heads": 2,
+                  "rope_theta": 10000.0, "use_bias": False,
+                  "tie_embeddings": False},
+        "training": {"seq_len": 64, "batch_size": 12, "epochs": 10,
+                     "steps_per_epoch": 200, "learning_rate": 1e-3,
+                     "warmup_steps": 100, "weight_decay": 0.01,
+                     "beta_1": 0.7, "random_offsets": True,
+                     "steps_per_execution": 8},
+    },
     # Sentence classification from scratch (give --data): the recipes of
     # benchmarks/README.md's rt-polarity table (Transformer about 75%,
     # BiLSTM about 74% test accuracy, a few CPU-minutes each).

@@ -24,7 +24,7 @@ def make_layer(**kwargs):
                   layer.output_dense):
         if dense.use_bias:
             dense.bias.assign(
-                np.random.default_rng(2).normal(size=D_MODEL) * 0.1)
+                np.random.default_rng(2).normal(size=dense.bias.shape) * 0.1)
     return layer
 
 
@@ -149,3 +149,49 @@ def test_get_config_round_trip():
         keras.saving.serialize_keras_object(layer))
     assert isinstance(restored, MultiHeadSelfAttention)
     assert restored.get_config() == config
+
+
+def test_grouped_query_attention_is_attention_with_shared_key_heads():
+    # 4 query heads reading 2 key/value heads equal 4 full heads whose key
+    # and value kernels repeat each key/value head for its group of 2.
+    keras.utils.set_random_seed(1)
+    grouped = MultiHeadSelfAttention(D_MODEL, 4, num_kv_heads=2,
+                                     rope_theta=100.0)
+    full = MultiHeadSelfAttention(D_MODEL, 4, rope_theta=100.0)
+    for layer in (grouped, full):
+        layer.build((None, None, D_MODEL))
+    head_dim = D_MODEL // 4
+
+    def repeat_heads(kernel):  # (rows, 2 * head_dim) -> (rows, 4 * ...)
+        heads = kernel.reshape(len(kernel), 2, 1, head_dim)
+        return np.repeat(heads, 2, axis=2).reshape(len(kernel), D_MODEL)
+
+    for name in ("query_dense", "output_dense"):
+        getattr(full, name).set_weights(getattr(grouped, name).get_weights())
+    for name in ("key_dense", "value_dense"):
+        kernel, _ = getattr(grouped, name).get_weights()
+        bias = np.random.default_rng(3).normal(size=2 * head_dim)
+        getattr(grouped, name).set_weights([kernel, bias])
+        getattr(full, name).set_weights(
+            [repeat_heads(kernel), repeat_heads(bias[None])[0]])
+    x = random_inputs()
+    np.testing.assert_allclose(grouped(x), full(x), atol=1e-5)
+
+
+def test_grouped_rotary_cached_decoding_matches_full_pass():
+    # With rotary positions and 2 key/value heads (a cache of 2 heads), a
+    # prefill and then single steps across cache blocks equal one full pass.
+    keras.utils.set_random_seed(1)
+    layer = MultiHeadSelfAttention(D_MODEL, 4, num_kv_heads=2,
+                                   rope_theta=10000.0)
+    x = random_inputs(time=70)
+    full = layer(x, causal=True)
+    cache = layer.initial_cache(BATCH, max_length=70)
+    assert tuple(cache.shape) == (BATCH, 2, 2, 70, D_MODEL // 4)
+    first, cache = layer.call_with_cache(x[:, :3], cache, 0)
+    outputs = [first]
+    for i in range(3, 70):
+        out, cache = layer.call_with_cache(x[:, i:i + 1], cache, np.int32(i))
+        outputs.append(out)
+    np.testing.assert_allclose(np.concatenate(outputs, axis=1), full,
+                               atol=1e-5)

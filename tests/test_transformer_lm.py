@@ -12,6 +12,15 @@ from keras_lm.models.transformer_lm import TransformerLM
 VOCAB, CONTEXT = 13, 24
 TINY = dict(vocab_size=VOCAB, max_sequence_length=CONTEXT, num_layers=2,
             num_heads=2, d_model=16)
+#: The Llama layout, every option on: rotary positions (Llama 3 scaling),
+#: RMSNorm, SwiGLU, one key/value head for two query heads, Qwen2's q/k/v
+#: biases without other biases, an untied output head.
+LLAMA = dict(norm="rms", activation="swiglu", num_kv_heads=1,
+             rope_theta=500000.0,
+             rope_scaling={"rope_type": "llama3", "factor": 8.0,
+                           "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                           "original_max_position_embeddings": 8},
+             use_bias=False, qkv_bias=True, tie_embeddings=False)
 
 
 def make_model(**overrides):
@@ -21,9 +30,12 @@ def make_model(**overrides):
     return model
 
 
-@pytest.fixture(scope="module")
-def model():
-    return make_model(output_bias=True)
+@pytest.fixture(scope="module", params=["gpt2", "llama"])
+def model(request):
+    """The GPT-2 layout (with an output bias) and the Llama layout: every
+    test of the shared behaviour runs on both."""
+    return make_model(**({"output_bias": True} if request.param == "gpt2"
+                         else LLAMA))
 
 
 def random_ids(shape, seed=0):
@@ -168,3 +180,24 @@ def test_mixed_bfloat16_gives_float32_logits():
         assert generate_ids(model, [[1, 2]], [2], 3).shape == (1, 3)
     finally:
         keras.mixed_precision.set_dtype_policy(previous)
+
+
+def test_llama_layout_has_the_llama_weights_and_a_smaller_cache():
+    model = make_model(**{**LLAMA, "num_heads": 4, "num_kv_heads": 2})
+    names = {w.path.split("/", 1)[1] for w in model.weights}
+    assert "block_0/mlp_gate/kernel" in names          # SwiGLU's gate
+    assert "lm_head/kernel" in names                   # untied output
+    assert "block_0/attention/query/bias" in names     # Qwen2's q/k/v bias
+    assert "block_0/attention/output/bias" not in names
+    assert not any(n.startswith("position_embedding") for n in names)
+    # The KV cache is sized by the 2 key/value heads, not the 4 query heads.
+    assert tuple(model.initial_cache(3, 8)[0].shape) == (3, 2, 2, 8, 4)
+
+
+def test_bad_llama_options_raise_one_line_errors():
+    with pytest.raises(KerasLMError, match="num_kv_heads=3 does not divide"):
+        TransformerLM(**{**TINY, "num_heads": 4}, num_kv_heads=3)
+    with pytest.raises(KerasLMError, match="rope_scaling type 'yarn'"):
+        TransformerLM(**TINY, rope_theta=1e4, rope_scaling={"type": "yarn"})
+    with pytest.raises(KerasLMError, match="norm must be one of layer, rms"):
+        TransformerLM(**TINY, norm="batch")

@@ -31,6 +31,8 @@ The blocks are `keras_lm.layers.TransformerBlock`s (pre-LayerNorm, causal),
 re-exported here, where they used to live.
 """
 
+from typing import Literal
+
 import keras
 from keras import ops
 
@@ -116,8 +118,10 @@ class TransformerLM(CausalLM):
     def __init__(self, vocab_size, max_sequence_length=256, num_layers=4,
                  num_heads=4, d_model=128, mlp_dim=None, dropout=0.0,
                  layer_norm_epsilon=1e-5, gelu_approximate=True,
-                 use_bias=True, output_bias=False, norm="layer",
-                 activation="gelu", num_kv_heads=None, rope_theta=None,
+                 use_bias=True, output_bias=False,
+                 norm: Literal["layer", "rms"] = "layer",
+                 activation: Literal["gelu", "swiglu"] = "gelu",
+                 num_kv_heads=None, rope_theta=None,
                  rope_scaling=None, qkv_bias=None, tie_embeddings=True,
                  **kwargs):
         super().__init__(**kwargs)
