@@ -1,7 +1,8 @@
 """Decoding for every model: one sampling loop and one beam search, both
 compiled with XLA and written against one decoder protocol
 (`keras_lm.generation.protocol`). `generate_ids` is the entry to both,
-`generate_text` puts a tokenizer around it, and `greedy_decode`,
+`generate_text` puts a tokenizer around it, `stream_ids`/`stream_text` hand
+out tokens as they come, and `greedy_decode`,
 `sample_sequences`, `beam_search` and `best_sequences` decode a `Seq2Seq`.
 """
 
@@ -14,6 +15,7 @@ from keras_lm.generation.quantize import (check_quantize_mode,
 from keras_lm.generation.sampling import sample_next_token, truncate_logits
 from keras_lm.generation.seq2seq import (GreedyResult, greedy_decode,
                                          sample_sequences)
+from keras_lm.generation.streaming import stream_ids, stream_text
 from keras_lm.generation.text import (check_sampling_args, encode_prompts,
                                       generate_text)
 
@@ -22,4 +24,5 @@ __all__ = ["BUCKET", "BeamSearchResult", "GreedyResult", "beam_search",
            "check_sampling_args", "compiled_decode_loop", "encode_prompts",
            "check_quantize_mode", "generate_ids", "generate_text",
            "greedy_decode", "quantize_for_decoding",
-           "sample_next_token", "sample_sequences", "truncate_logits"]
+           "sample_next_token", "sample_sequences", "stream_ids",
+           "stream_text", "truncate_logits"]

@@ -94,7 +94,7 @@ def compiled_decode_loop(model, jit_compile=True):
 def generate_ids(model, prompt_ids, prompt_lengths, max_new_tokens,
                  temperature=1.0, top_k=0, top_p=1.0, seed=0,
                  decode_loop=None, weights=None, *, inputs=None,
-                 stop_token_ids=None,
+                 stop_token_ids=None, buffer_length=None,
                  beam_width=1, length_penalty=0.0, return_log_probs=False):
     """Continues each prompt by `max_new_tokens` tokens.
 
@@ -129,6 +129,9 @@ def generate_ids(model, prompt_ids, prompt_lengths, max_new_tokens,
         length_penalty: GNMT alpha of beam search (0 disables it).
         return_log_probs: also return each row's summed log-probability of
             its new tokens (float32 `(batch,)`).
+        buffer_length: sample into a buffer of at least this many positions
+            (a Python int): calls that continue the same text chunk by chunk
+            then share one compiled program (`stream_ids`).
 
     Returns:
         int32 `(batch, max_new_tokens)`, the new tokens of every prompt
@@ -148,7 +151,7 @@ def generate_ids(model, prompt_ids, prompt_lengths, max_new_tokens,
 
     def sample():
         buffer, lengths, ends = prompt_buffer(
-            model, prompt_ids, prompt_lengths, max_new_tokens)
+            model, prompt_ids, prompt_lengths, max_new_tokens, buffer_length)
         loop = decode_loop or compiled_decode_loop(model)
         buffer, log_probs = loop(
             weights, inputs, buffer, lengths, ends,

@@ -155,7 +155,8 @@ def repeat_rows(structure, times):
                                  structure)
 
 
-def prompt_buffer(model, prompt_ids, prompt_lengths, max_new_tokens):
+def prompt_buffer(model, prompt_ids, prompt_lengths, max_new_tokens,
+                  buffer_length=None):
     """The batch-major token buffer both loops fill.
 
     Returns `(buffer, prompt_lengths, ends)`: int32 `buffer`
@@ -164,7 +165,9 @@ def prompt_buffer(model, prompt_ids, prompt_lengths, max_new_tokens):
     model's context); `ends` `(batch,)` is each row's prompt length plus
     `max_new_tokens`, where its output stops. Lengths known when tracing
     (eager values, constants) give a buffer of static shape, as XLA needs
-    when an outer function is compiled too.
+    when an outer function is compiled too. A Python int `buffer_length`
+    makes the buffer at least that long (streaming keeps one length for a
+    whole reply, so one compiled program serves all its chunks).
     """
     prompt_ids = tf.convert_to_tensor(prompt_ids, tf.int32)
     prompt_lengths = tf.convert_to_tensor(prompt_lengths, tf.int32)
@@ -177,7 +180,12 @@ def prompt_buffer(model, prompt_ids, prompt_lengths, max_new_tokens):
     else:
         longest = tf.reduce_max(prompt_lengths)
         needed = longest + max_new_tokens
-    length = (needed + BUCKET - 1) // BUCKET * BUCKET
+    if buffer_length is not None:
+        needed_or_more = (max(needed, buffer_length) if isinstance(needed, int)
+                          else tf.maximum(needed, buffer_length))
+    else:
+        needed_or_more = needed
+    length = (needed_or_more + BUCKET - 1) // BUCKET * BUCKET
     if model.max_sequence_length is not None:
         tf.debugging.assert_less_equal(
             needed, model.max_sequence_length,
