@@ -7,7 +7,13 @@
   signature runs; keras-lm's model code is not needed for it);
 * a Hugging Face GPT-2 checkpoint folder (config.json, model.safetensors,
   vocab.json, merges.txt), converted in memory on the fly by
-  `keras_lm.checkpoints.load_gpt2`, the converter behind `import-gpt2`.
+  `keras_lm.checkpoints.load_gpt2`, the converter behind `import-gpt2`;
+* a Hugging Face Llama, Qwen2 or Mistral folder (`load_llama`).
+
+Given a conversation (a list of `{"role", "content"}` messages) instead of
+a prompt, "text-generation" applies the checkpoint's chat template and
+returns the conversation with the assistant's reply appended, as
+transformers does (`keras_lm.generation.chat`).
 
 "text-classification", "feature-extraction" and "fill-mask" take a
 classifier or encoder run directory, or a Hugging Face BERT folder
@@ -47,16 +53,23 @@ class TextGenerationPipeline:
     """Continues prompts with a run directory, SavedModel or GPT-2 folder.
 
     Call it with a string (returns `[{"generated_text": ...}]`) or a list of
-    strings (returns one such list per prompt, as `transformers` does).
+    strings (returns one such list per prompt, as `transformers` does), or
+    with a conversation (a list of `{"role", "content"}` dicts; returns
+    `[{"generated_text": messages + [{"role": "assistant", ...}]}]`).
 
     Attributes:
-        source: "run", "saved_model" or "gpt2", what `path` turned out to be.
+        source: "run", "saved_model", "gpt2" or "llama", what `path` turned
+            out to be.
         model, tokenizer: the Keras model and tokenizer (None for a
             SavedModel, which carries its own).
+        chat_template: the `ChatTemplate` of a checkpoint or imported run
+            (None without one).
+        sampling: the checkpoint's default temperature, top_k, top_p.
     """
 
     def __init__(self, path):
         from keras_lm.checkpoints.gpt2 import is_gpt2_checkpoint
+        from keras_lm.checkpoints.llama import is_llama_checkpoint, load_llama
         from keras_lm.serving import is_saved_model, load_export
 
         path = os.fspath(path)
@@ -65,7 +78,8 @@ class TextGenerationPipeline:
                                "a SavedModel folder or a GPT-2 checkpoint "
                                "folder")
         self.path = os.path.abspath(path)
-        self.model = self.tokenizer = self._loaded = None
+        self.model = self.tokenizer = self._loaded = self.chat_template = None
+        self.sampling = {}
         if is_saved_model(path):
             self.source = "saved_model"
             self._loaded = load_export(path)
@@ -74,28 +88,43 @@ class TextGenerationPipeline:
 
             self.source = "gpt2"
             self.model, self.tokenizer, _ = load_gpt2(path)
+        elif is_llama_checkpoint(path):
+            self.source = "llama"
+            self.model, self.tokenizer, info = load_llama(path)
+            self.chat_template = info["chat_template"]
+            self.sampling = info["sampling"]
         else:
             from keras_lm.runs import load_run
 
             self.source = "run"
-            self.model, self.tokenizer, _ = load_run(path)
+            self.model, self.tokenizer, config = load_run(path)
+            self.chat_template, self.sampling = run_chat_settings(config)
 
     def __repr__(self):
         return f"TextGenerationPipeline({self.source}: {self.path})"
 
-    def __call__(self, prompts, max_new_tokens=50, temperature=1.0, top_k=0,
-                 top_p=1.0, seed=0, return_full_text=True, stop=()):
+    def __call__(self, prompts, max_new_tokens=50, temperature=None,
+                 top_k=None, top_p=None, seed=0, return_full_text=True,
+                 stop=()):
         """Generates up to `max_new_tokens` tokens after each prompt; a row
         ends early at the tokenizer's end of text or a `stop` string.
 
         Args:
-            prompts: a string or a list of strings.
+            prompts: a string, a list of strings, or a conversation (a list
+                of `{"role", "content"}` messages).
             max_new_tokens, temperature, top_k, top_p, seed: as for
-                `keras_lm.generation.generate_ids`.
+                `keras_lm.generation.generate_ids`; by default the
+                checkpoint's own sampling settings (generation_config.json),
+                else temperature 1 with no truncation (greedy for a
+                conversation).
             return_full_text: False returns the continuation only.
             stop: one-token strings that end a row (left out of the text),
                 as for `keras_lm.generation.generate_text`.
         """
+        if is_conversation(prompts):
+            return self._chat(prompts, max_new_tokens, temperature, top_k,
+                              top_p, seed, return_full_text)
+        temperature, top_k, top_p = self._sampling(temperature, top_k, top_p)
         single = isinstance(prompts, str)
         prompts = [prompts] if single else list(prompts)
         if not prompts:
@@ -118,6 +147,48 @@ class TextGenerationPipeline:
             texts = [text[len(prompt):] for prompt, text in zip(prompts, texts)]
         results = [[{"generated_text": text}] for text in texts]
         return results[0] if single else results
+
+    def _sampling(self, temperature, top_k, top_p, fallback=(1.0, 0, 1.0)):
+        """The sampling knobs given, else the checkpoint's, else `fallback`."""
+        given = {"temperature": temperature, "top_k": top_k, "top_p": top_p}
+        return tuple(
+            value if value is not None
+            else self.sampling.get(name, default)
+            for (name, value), default in zip(given.items(), fallback))
+
+    def _chat(self, messages, max_new_tokens, temperature, top_k, top_p,
+              seed, return_full_text):
+        from keras_lm.generation.chat import Chat
+
+        if self.chat_template is None:
+            raise KerasLMError(f"{self.path} has no chat template (no "
+                               "chat_template in its tokenizer_config.json); "
+                               "pass a prompt string instead of messages")
+        temperature, top_k, top_p = self._sampling(temperature, top_k, top_p,
+                                                   fallback=(0.0, 0, 1.0))
+        chat = Chat(self.model, self.tokenizer, self.chat_template)
+        reply = chat.reply(messages, max_new_tokens, temperature=temperature,
+                           top_k=top_k, top_p=top_p, seed=seed)
+        answer = {"role": "assistant", "content": reply}
+        return [{"generated_text": (list(messages) + [answer]
+                                    if return_full_text else reply)}]
+
+
+def is_conversation(prompts):
+    """Whether `prompts` is a list of message dicts (a conversation)."""
+    return (isinstance(prompts, (list, tuple)) and bool(prompts)
+            and all(isinstance(m, dict) for m in prompts))
+
+
+def run_chat_settings(config):
+    """`(chat_template, sampling)` of a run's config.json ("generation",
+    which an imported checkpoint's run has)."""
+    from keras_lm.tokenizers.chat_template import ChatTemplate
+
+    generation = config.get("generation") or {}
+    template = generation.get("chat_template")
+    return ((None if template is None else ChatTemplate.from_config(template)),
+            dict(generation.get("sampling") or {}))
 
 
 #: What each encoder pipeline needs of the run's task.

@@ -14,14 +14,14 @@ can do (`keras_lm.cli.capabilities`).
 import argparse
 import sys
 
-from keras_lm.cli import (classify, embed, evaluate, export, finetune,
+from keras_lm.cli import (chat, classify, embed, evaluate, export, finetune,
                           generate, import_checkpoint, import_gpt2, train,
                           translate)
 
 #: The command modules, in `keras-lm --help` order: each has
 #: `add_parser(subparsers)` and `run(args)`.
-COMMANDS = (train, generate, evaluate, export, finetune, import_checkpoint,
-            import_gpt2, translate, classify, embed)
+COMMANDS = (train, generate, chat, evaluate, export, finetune,
+            import_checkpoint, import_gpt2, translate, classify, embed)
 
 
 def build_parser():

@@ -1,8 +1,11 @@
 """`keras-lm import CHECKPOINT_DIR --out RUN_DIR`: a Hugging Face folder
-(GPT-2, or BERT: `BertForMaskedLM`, `BertModel`,
+(GPT-2; Llama, Qwen2 or Mistral: `LlamaForCausalLM`, `Qwen2ForCausalLM`,
+`MistralForCausalLM`; or BERT: `BertForMaskedLM`, `BertModel`,
 `BertForSequenceClassification`) as a run directory that the other
 commands take like any trained run; the kind is read from its config.json.
 
+    keras-lm import SmolLM2-135M-Instruct/ --out runs/smollm2
+    keras-lm chat runs/smollm2
     keras-lm import bert-base-uncased/ --out runs/bert
     keras-lm classify runs/bert-sst2 --text "a gorgeous film"
 """
@@ -12,8 +15,8 @@ import os
 
 def add_parser(commands):
     parser = commands.add_parser(
-        "import", help="import a Hugging Face GPT-2 or BERT checkpoint as a "
-                       "run directory")
+        "import", help="import a Hugging Face GPT-2, Llama, Qwen2, Mistral "
+                       "or BERT checkpoint as a run directory")
     add_arguments(parser, "folder with config.json, model.safetensors and "
                           "the tokenizer files")
     return parser
@@ -39,12 +42,15 @@ def write(importer, args):
 def run(args):
     from keras_lm.checkpoints.bert import import_bert, is_bert_checkpoint
     from keras_lm.checkpoints.gpt2 import import_gpt2, is_gpt2_checkpoint
+    from keras_lm.checkpoints.llama import import_llama, is_llama_checkpoint
     from keras_lm.errors import KerasLMError
 
     if is_gpt2_checkpoint(args.checkpoint_dir):
         return write(import_gpt2, args)
+    if is_llama_checkpoint(args.checkpoint_dir):
+        return write(import_llama, args)
     if is_bert_checkpoint(args.checkpoint_dir):
         return write(import_bert, args)
-    raise KerasLMError(f"{args.checkpoint_dir} is not a GPT-2 or BERT "
-                       "checkpoint folder (its config.json says which "
-                       "model_type it holds)")
+    raise KerasLMError(f"{args.checkpoint_dir} is not a GPT-2, Llama, Qwen2, "
+                       "Mistral or BERT checkpoint folder (its config.json "
+                       "says which model_type it holds)")

@@ -22,7 +22,7 @@ def encode_prompts(tokenizer, prompts):
     The width is rounded up to `BUCKET`, so prompts of similar length share
     one compiled program.
     """
-    encoded = [tokenizer.encode(p) for p in prompts]
+    encoded = [tokenizer.encode_prompt(p) for p in prompts]
     for prompt, ids in zip(prompts, encoded):
         if not ids:
             raise KerasLMError(f"prompt {prompt!r} is empty after tokenizing; "

@@ -83,6 +83,7 @@ class TextGenerator(tf.Module):
         for text in self._stop:
             tokenizer.stop_id(text)  # one-line error for a bad one, now
         self._end_ids = tokenizer.default_stop_ids()
+        self._prefix_ids = list(tokenizer.prefix_ids)
 
     def _stop_ids(self, stop):
         """The end-of-text id and the ids of the stop strings `stop`."""
@@ -100,6 +101,17 @@ class TextGenerator(tf.Module):
         end_ids = tf.constant(self._end_ids, tf.int32, [len(self._end_ids)])
         return tf.concat([end_ids, ids], axis=0)
 
+    def _encode_prompts(self, prompt):
+        """Prompt ids as the Python side makes them: `prefix_ids`, then the
+        text's ids."""
+        ragged = self.tokenizer.encode(prompt)
+        if not self._prefix_ids:
+            return ragged
+        prefix = tf.tile(tf.constant([self._prefix_ids], ragged.dtype),
+                         [tf.shape(prompt)[0], 1])
+        return tf.concat([tf.RaggedTensor.from_tensor(prefix), ragged],
+                         axis=1)
+
     def _generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed,
                   beam_width, length_penalty, stop):
         checks = [
@@ -116,7 +128,7 @@ class TextGenerator(tf.Module):
             tf.debugging.assert_positive(
                 beam_width, message="beam_width must be >= 1 (1 samples)"),
         ]
-        ragged = self.tokenizer.encode(prompt)
+        ragged = self._encode_prompts(prompt)
         lengths = tf.cast(ragged.row_lengths(), tf.int32)
         checks.append(tf.debugging.assert_positive(
             lengths, message="every prompt must be non-empty"))

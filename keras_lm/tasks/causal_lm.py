@@ -209,5 +209,5 @@ class CausalLMTask(Task):
         """A short greedy-ish sample to show after training."""
         context = self.require_model().max_sequence_length
         if context is not None:
-            length = min(length, context - len(self.tokenizer.encode(prompt)))
+            length = min(length, context - len(self.tokenizer.encode_prompt(prompt)))
         return self.predict_text(prompt, length, temperature=0.8, seed=0)

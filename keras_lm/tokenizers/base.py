@@ -39,6 +39,9 @@ class Tokenizer:
     #: Further ids where generation stops by default (a chat model's end of
     #: turn, the ids of a checkpoint's generation_config.json).
     extra_stop_ids = ()
+    #: Ids every prompt starts with (a Llama checkpoint's <s>/<|begin_of_text|>
+    #: from its tokenizer.json post-processor); `encode` never adds them.
+    prefix_ids = ()
 
     @property
     def vocab_size(self):
@@ -47,6 +50,10 @@ class Tokenizer:
     def encode(self, text):
         """Returns the ids of `text` as a list of ints."""
         raise NotImplementedError
+
+    def encode_prompt(self, text):
+        """The ids a model is prompted with: `prefix_ids`, then `encode`."""
+        return list(self.prefix_ids) + self.encode(text)
 
     def decode(self, ids):
         """Returns the text of `ids` (padding dropped, except where padding
