@@ -79,10 +79,13 @@ class TextGenerationPipeline:
                                "folder")
         self.path = os.path.abspath(path)
         self.model = self.tokenizer = self._loaded = self.chat_template = None
-        self.sampling = {}
+        self.sampling, self._chat_asset = {}, None
         if is_saved_model(path):
+            from keras_lm.generation.chat import read_chat_asset
+
             self.source = "saved_model"
             self._loaded = load_export(path)
+            self._chat_asset = read_chat_asset(path)
         elif is_gpt2_checkpoint(path):
             from keras_lm.checkpoints import load_gpt2
 
@@ -94,6 +97,7 @@ class TextGenerationPipeline:
             self.chat_template = info["chat_template"]
             self.sampling = info["sampling"]
         else:
+            from keras_lm.generation.chat import run_chat_settings
             from keras_lm.runs import load_run
 
             self.source = "run"
@@ -158,37 +162,51 @@ class TextGenerationPipeline:
 
     def _chat(self, messages, max_new_tokens, temperature, top_k, top_p,
               seed, return_full_text):
-        from keras_lm.generation.chat import Chat
-
-        if self.chat_template is None:
-            raise KerasLMError(f"{self.path} has no chat template (no "
-                               "chat_template in its tokenizer_config.json); "
-                               "pass a prompt string instead of messages")
         temperature, top_k, top_p = self._sampling(temperature, top_k, top_p,
                                                    fallback=(0.0, 0, 1.0))
-        chat = Chat(self.model, self.tokenizer, self.chat_template)
-        reply = chat.reply(messages, max_new_tokens, temperature=temperature,
-                           top_k=top_k, top_p=top_p, seed=seed)
+        if self._loaded is not None:
+            reply = self._chat_with_export(messages, max_new_tokens,
+                                           temperature, top_k, top_p, seed)
+        else:
+            from keras_lm.generation.chat import Chat
+
+            if self.chat_template is None:
+                raise KerasLMError(
+                    f"{self.path} has no chat template (no chat_template in "
+                    "its tokenizer_config.json); pass a prompt string "
+                    "instead of messages")
+            chat = Chat(self.model, self.tokenizer, self.chat_template)
+            reply = chat.reply(messages, max_new_tokens,
+                               temperature=temperature, top_k=top_k,
+                               top_p=top_p, seed=seed)
         answer = {"role": "assistant", "content": reply}
         return [{"generated_text": (list(messages) + [answer]
                                     if return_full_text else reply)}]
+
+    def _chat_with_export(self, messages, max_new_tokens, temperature, top_k,
+                          top_p, seed):
+        """A SavedModel's reply, the way a server makes it: the exported
+        template rendered here, the text sent to the `chat` signature."""
+        from keras_lm.serving import generate_with_export
+        from keras_lm.tokenizers.chat_template import ChatTemplate
+
+        asset = self._chat_asset
+        if asset is None or "chat" not in self._loaded.signatures:
+            raise KerasLMError(f"{self.path} was exported without a chat "
+                               "template; pass a prompt string instead of "
+                               "messages")
+        prompt = ChatTemplate(asset["template"], asset["special_tokens"]
+                              ).render(messages, add_generation_prompt=True)
+        text, = generate_with_export(self._loaded, [prompt], max_new_tokens,
+                                     temperature, top_k, top_p, seed,
+                                     signature="chat")
+        return text[len(prompt):]
 
 
 def is_conversation(prompts):
     """Whether `prompts` is a list of message dicts (a conversation)."""
     return (isinstance(prompts, (list, tuple)) and bool(prompts)
             and all(isinstance(m, dict) for m in prompts))
-
-
-def run_chat_settings(config):
-    """`(chat_template, sampling)` of a run's config.json ("generation",
-    which an imported checkpoint's run has)."""
-    from keras_lm.tokenizers.chat_template import ChatTemplate
-
-    generation = config.get("generation") or {}
-    template = generation.get("chat_template")
-    return ((None if template is None else ChatTemplate.from_config(template)),
-            dict(generation.get("sampling") or {}))
 
 
 #: What each encoder pipeline needs of the run's task.

@@ -72,3 +72,54 @@ def byte_level_bpe(folder, digits=True, bos=True, vocab_size=500):
     tokenizer.chat_template = CHATML
     tokenizer.save_pretrained(folder)
     return tokenizer
+
+
+#: The three Llama-family layouts the import tests cover.
+FAMILIES = ("llama", "qwen2", "mistral")
+
+
+def llama_family(folder, family):
+    """A tiny random `LlamaForCausalLM` (grouped-query attention, Llama 3
+    rope scaling, untied head, sharded, BOS, sampling defaults),
+    `Qwen2ForCausalLM` (q/k/v biases, tied, two stop ids, no BOS) or
+    `MistralForCausalLM` (sliding window) with its tokenizer, saved in
+    `folder`; returns `(model, tokenizer)` from transformers."""
+    import torch
+    import transformers
+
+    tokenizer = byte_level_bpe(folder, digits=family != "qwen2",
+                               bos=family != "qwen2")
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    torch.manual_seed({"llama": 0, "qwen2": 1, "mistral": 2}[family])
+    # A wide initialisation spreads the logits, so greedy decoding has no
+    # near-ties that float round-off could flip.
+    common = dict(vocab_size=len(tokenizer), hidden_size=64,
+                  intermediate_size=96, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2,
+                  max_position_embeddings=128, initializer_range=0.2,
+                  bos_token_id=tokenizer.bos_token_id, eos_token_id=im_end,
+                  pad_token_id=tokenizer.pad_token_id)
+    if family == "llama":
+        config = transformers.LlamaConfig(
+            **common, tie_word_embeddings=False, rope_theta=50000.0,
+            rope_scaling={"rope_type": "llama3", "factor": 4.0,
+                          "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                          "original_max_position_embeddings": 32})
+        model = transformers.LlamaForCausalLM(config)
+    elif family == "qwen2":
+        config = transformers.Qwen2Config(**common, tie_word_embeddings=True)
+        model = transformers.Qwen2ForCausalLM(config)
+    else:
+        config = transformers.MistralConfig(**common, sliding_window=96,
+                                            tie_word_embeddings=False)
+        model = transformers.MistralForCausalLM(config)
+    model.eval()
+    generation = model.generation_config
+    if family == "llama":
+        generation.do_sample, generation.temperature = True, 0.7
+        generation.top_p, generation.top_k = 0.9, 20
+    if family == "qwen2":
+        generation.eos_token_id = [im_end, tokenizer.pad_token_id]
+    model.save_pretrained(folder, max_shard_size="100KB"
+                          if family == "llama" else "50MB")
+    return model, tokenizer

@@ -13,7 +13,8 @@ Hub repo:
     model.safetensors           the weights (float32, float16 or bfloat16),
       or model-0000N-of-0000M.safetensors + model.safetensors.index.json
     generation_config.json      default sampling settings and stop ids
-    tokenizer.json              byte-level BPE (read by `ByteBPETokenizer`)
+    tokenizer.json              byte-level BPE (`ByteBPETokenizer.
+                                from_tokenizer_json`)
     tokenizer_config.json       eos_token, the chat template
       (or chat_template.jinja)
 
@@ -298,6 +299,10 @@ def load_llama(checkpoint_dir):
             f"tokens but config.json says vocab_size="
             f"{model_config['vocab_size']}")
     stop_token_ids, sampling = generation_settings(checkpoint_dir, tokenizer)
+    # Saved with the tokenizer, so every later load stops where this
+    # checkpoint's generation_config.json says.
+    tokenizer.extra_stop_ids = [i for i in stop_token_ids
+                                if i != tokenizer.end_of_text_id]
     tensors = read_tensors(checkpoint_dir, strip_prefix="model.")
     if model_config["tie_embeddings"]:
         tensors.pop("lm_head.weight", None)  # (some files store the tie)

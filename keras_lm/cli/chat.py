@@ -1,5 +1,6 @@
-"""`keras-lm chat SOURCE`: talk to a chat checkpoint (an imported run, or a
-Hugging Face Llama, Qwen2 or Mistral folder with a chat template).
+"""`keras-lm chat SOURCE`: talk to a chat checkpoint (an imported run, a
+Hugging Face Llama, Qwen2 or Mistral folder with a chat template, or a
+SavedModel exported from such a run, whose replies come whole).
 
     keras-lm chat runs/smollm2 --system "You are terse."
     > What is the capital of France?
@@ -38,24 +39,11 @@ def add_parser(commands):
 
 
 def run(args):
-    from keras_lm.generation.chat import Chat
     from keras_lm.pipelines import TextGenerationPipeline
 
     pipe = TextGenerationPipeline(args.source)
-    if pipe.source == "saved_model":
-        from keras_lm.errors import KerasLMError
-
-        raise KerasLMError(f"{args.source} is a SavedModel; chat with the run "
-                           "or checkpoint it came from (a SavedModel's "
-                           "template is applied by its server, see README)")
-    if pipe.chat_template is None:
-        from keras_lm.errors import KerasLMError
-
-        raise KerasLMError(f"{args.source} has no chat template; use "
-                           "`keras-lm generate` to continue plain text")
-    chat = Chat(pipe.model, pipe.tokenizer, pipe.chat_template,
-                sampling=pipe.sampling)
-    options = flags.given(args, ("temperature", "top_k", "top_p", "seed"))
+    respond = (_export_replies(pipe, args) if pipe.source == "saved_model"
+               else _streamed_replies(pipe, args))
     system = ([{"role": "system", "content": args.system}]
               if args.system else [])
     messages = list(system)
@@ -65,15 +53,43 @@ def run(args):
             continue
         messages.append({"role": "user", "content": text})
         reply = ""
-        for piece in chat.stream(messages, args.max_new_tokens,
-                                 chunk_tokens=args.chunk_tokens, **options):
+        for piece in respond(messages):
             reply += piece
             print(piece, end="", flush=True)
         print(flush=True)
-        if chat.dropped:
-            print(f"keras-lm: the {chat.dropped} oldest message(s) did not "
-                  "fit the context and were left out", file=sys.stderr)
         messages.append({"role": "assistant", "content": reply})
+
+
+def _streamed_replies(pipe, args):
+    """`respond(messages)`: the reply's pieces as the model makes them."""
+    from keras_lm.errors import KerasLMError
+    from keras_lm.generation.chat import Chat
+
+    if pipe.chat_template is None:
+        raise KerasLMError(f"{args.source} has no chat template; use "
+                           "`keras-lm generate` to continue plain text")
+    chat = Chat(pipe.model, pipe.tokenizer, pipe.chat_template,
+                sampling=pipe.sampling)
+    options = flags.given(args, ("temperature", "top_k", "top_p", "seed"))
+
+    def respond(messages):
+        yield from chat.stream(messages, args.max_new_tokens,
+                               chunk_tokens=args.chunk_tokens, **options)
+        if chat.dropped:
+            print(f"\nkeras-lm: the {chat.dropped} oldest message(s) did not "
+                  "fit the context and were left out", file=sys.stderr)
+    return respond
+
+
+def _export_replies(pipe, args):
+    """`respond(messages)`: a SavedModel's whole reply (its `chat`
+    signature runs the loop in one call, so nothing streams)."""
+    options = flags.given(args, ("temperature", "top_k", "top_p", "seed"))
+
+    def respond(messages):
+        out = pipe(messages, max_new_tokens=args.max_new_tokens, **options)
+        yield out[0]["generated_text"][-1]["content"]
+    return respond
 
 
 def _typed_messages():

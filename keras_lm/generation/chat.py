@@ -13,10 +13,14 @@ messages with `add_generation_prompt=True`, as transformers'
 the template's end-of-turn token as well as the tokenizer's stop ids.
 
 A conversation longer than the context loses its oldest messages (after a
-leading system message), whole, until it fits with room for the reply;
+leading system message), whole and a user message with the reply to it,
+until it fits with room for the reply;
 `Chat.dropped` says how many were cut, and one that still does not fit is
 refused in one line.
 """
+
+import json
+import os
 
 from keras_lm.errors import KerasLMError
 from keras_lm.generation.streaming import CHUNK_TOKENS, stream_text
@@ -68,8 +72,12 @@ class Chat:
                     f"may take {max_new_tokens}, more than the model's "
                     f"context of {context}; shorten the last message or ask "
                     "for fewer new tokens")
-            del messages[first]
-            self.dropped += 1
+            # A user message goes with the reply to it, so a template that
+            # wants user and assistant to alternate (Mistral) still renders.
+            pair = 2 if (len(messages) - first > 2 and messages[first + 1]
+                         .get("role") == "assistant") else 1
+            del messages[first:first + pair]
+            self.dropped += pair
 
     def _options(self, max_new_tokens, options):
         options = {**self.sampling, **options}
@@ -103,3 +111,37 @@ class Chat:
                            **options).numpy()[0].tolist()
         return completion_text(self.tokenizer, text, ids,
                                cut_at_stop(new, self.stop_token_ids))
+
+
+#: Where an export keeps its chat template (see `write_chat_asset`).
+CHAT_ASSET = os.path.join("assets", "chat_template.json")
+
+
+def run_chat_settings(config):
+    """`(chat_template, sampling)` of a run's config.json ("generation",
+    which an imported checkpoint's run has); `(None, {})` without one."""
+    from keras_lm.tokenizers.chat_template import ChatTemplate
+
+    generation = config.get("generation") or {}
+    template = generation.get("chat_template")
+    return ((None if template is None else ChatTemplate.from_config(template)),
+            dict(generation.get("sampling") or {}))
+
+
+def chat_asset(template):
+    """What a server needs to chat with an export, as JSON: the Jinja
+    `template` and its `special_tokens` (render with jinja2 and
+    `add_generation_prompt=True`; pass the text to the `chat` signature)
+    and the `end_of_turn` token, where `chat` stops."""
+    return {"template": template.template,
+            "special_tokens": dict(template.special_tokens),
+            "end_of_turn": template.end_of_turn()}
+
+
+def read_chat_asset(saved_model_dir):
+    """The `chat_asset` an export holds, or None."""
+    path = os.path.join(saved_model_dir, CHAT_ASSET)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)

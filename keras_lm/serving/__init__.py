@@ -34,11 +34,9 @@ import os
 import tensorflow as tf
 
 from keras_lm.errors import KerasLMError, graph_check_message
-from keras_lm.generation.beam_search import best_sequences, check_decoding
 from keras_lm.generation.loop import compiled_decode_loop, generate_ids
 from keras_lm.generation.protocol import is_stop
 from keras_lm.io_utils import atomic_directory
-from keras_lm.tokenizers import target_specials
 
 DEFAULT_EXPORT_ROOT = "saved_models"
 
@@ -69,7 +67,7 @@ class TextGenerator(tf.Module):
 
     def __init__(self, model, tokenizer, max_new_tokens=200, temperature=1.0,
                  top_k=0, top_p=1.0, seed=0, beam_width=1,
-                 length_penalty=0.0, stop=()):
+                 length_penalty=0.0, stop=(), chat_stop_ids=()):
         super().__init__()
         # A partial is not a trackable, so the Keras model's own variables
         # stay out of the SavedModel; `serving_weights` are what is saved.
@@ -84,9 +82,11 @@ class TextGenerator(tf.Module):
             tokenizer.stop_id(text)  # one-line error for a bad one, now
         self._end_ids = tokenizer.default_stop_ids()
         self._prefix_ids = list(tokenizer.prefix_ids)
+        self._chat_stop_ids = list(chat_stop_ids)
 
-    def _stop_ids(self, stop):
-        """The end-of-text id and the ids of the stop strings `stop`."""
+    def _stop_ids(self, stop, chat=False):
+        """The end-of-text id and the ids of the stop strings `stop` (and
+        the end of turn, for a `chat`)."""
         def encode():
             ragged = self.tokenizer.encode(stop)
             check = tf.debugging.assert_equal(
@@ -98,7 +98,8 @@ class TextGenerator(tf.Module):
         # (Not every graph tokenizer takes an empty batch.)
         ids = tf.cond(tf.size(stop) > 0, encode,
                       lambda: tf.zeros([0], tf.int32))
-        end_ids = tf.constant(self._end_ids, tf.int32, [len(self._end_ids)])
+        end = self._end_ids + (self._chat_stop_ids if chat else [])
+        end_ids = tf.constant(end, tf.int32, [len(end)])
         return tf.concat([end_ids, ids], axis=0)
 
     def _encode_prompts(self, prompt):
@@ -113,7 +114,7 @@ class TextGenerator(tf.Module):
                          axis=1)
 
     def _generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed,
-                  beam_width, length_penalty, stop):
+                  beam_width, length_penalty, stop, chat=False):
         checks = [
             tf.debugging.assert_positive(
                 max_new_tokens, message="max_new_tokens must be >= 1"),
@@ -128,7 +129,10 @@ class TextGenerator(tf.Module):
             tf.debugging.assert_positive(
                 beam_width, message="beam_width must be >= 1 (1 samples)"),
         ]
-        ragged = self._encode_prompts(prompt)
+        # A rendered conversation writes its own <s>, as transformers'
+        # apply_chat_template does.
+        ragged = (self.tokenizer.encode(prompt) if chat
+                  else self._encode_prompts(prompt))
         lengths = tf.cast(ragged.row_lengths(), tf.int32)
         checks.append(tf.debugging.assert_positive(
             lengths, message="every prompt must be non-empty"))
@@ -136,7 +140,7 @@ class TextGenerator(tf.Module):
             # generate_ids rounds its buffer up to BUCKET tokens, so prompt
             # lengths map onto few compiled programs.
             ids = ragged.to_tensor()
-            stop_ids = self._stop_ids(stop)
+            stop_ids = self._stop_ids(stop, chat)
             new_ids = self._generate_ids(
                 ids, lengths, max_new_tokens, temperature, top_k, top_p, seed,
                 weights=self.serving_weights, beam_width=beam_width,
@@ -182,9 +186,25 @@ class TextGenerator(tf.Module):
         return self._generate(prompt, max_new_tokens, temperature, top_k,
                               top_p, seed, beam_width, length_penalty, stop)
 
+    @tf.function(input_signature=[_PROMPT] + _SCALARS + [_STOP])
+    def chat(self, prompt, max_new_tokens, temperature, top_k, top_p, seed,
+             beam_width, length_penalty, stop):
+        """`generate` for conversations rendered by the chat template: no
+        `prefix_ids` are added, and each reply also ends at the end of
+        turn."""
+        return self._generate(prompt, max_new_tokens, temperature, top_k,
+                              top_p, seed, beam_width, length_penalty, stop,
+                              chat=True)
 
-def export(model, tokenizer, path, **defaults):
+
+def export(model, tokenizer, path, chat_template=None, **defaults):
     """Writes a SavedModel of `model` + `tokenizer` to `path`, atomically.
+
+    With a `chat_template` (a `ChatTemplate`), the export also has a `chat`
+    signature (the inputs of `generate`; its prompt is a conversation
+    rendered by the template, and replies end at the template's end of turn)
+    and holds the template in `assets/chat_template.json`
+    (`keras_lm.generation.chat.chat_asset`), for a server to render with.
 
     `path` must be new, an empty folder or an earlier SavedModel (which is
     replaced); anything else there is refused, never overwritten.
@@ -199,13 +219,27 @@ def export(model, tokenizer, path, **defaults):
     >>> model, tokenizer, _ = keras_lm.runs.load_run("runs/gru")  # doctest: +SKIP
     >>> keras_lm.export(model, tokenizer, "saved_models/gru")      # doctest: +SKIP
     """
+    end_of_turn = chat_template and chat_template.end_of_turn()
+    chat_stop_ids = [tokenizer.stop_id(end_of_turn)] if end_of_turn else []
     with atomic_directory(path, is_saved_model, "SavedModel") as tmp:
-        module = TextGenerator(model, tokenizer, **defaults)
+        module = TextGenerator(model, tokenizer, chat_stop_ids=chat_stop_ids,
+                               **defaults)
         signatures = {
             "serving_default": module.serving_default.get_concrete_function(),
             "generate": module.generate.get_concrete_function(),
         }
+        if chat_template is not None:
+            signatures["chat"] = module.chat.get_concrete_function()
         tf.saved_model.save(module, tmp, signatures=signatures)
+        if chat_template is not None:
+            from keras_lm.generation.chat import CHAT_ASSET, chat_asset
+
+            # The whole folder appears atomically, so a plain write suffices.
+            os.makedirs(os.path.join(tmp, "assets"), exist_ok=True)
+            with open(os.path.join(tmp, CHAT_ASSET), "w",
+                      encoding="utf-8") as f:
+                json.dump(chat_asset(chat_template), f,
+                          ensure_ascii=False, indent=1)
     return os.path.abspath(path)
 
 
@@ -240,8 +274,9 @@ def load_export(path):
 
 def generate_with_export(loaded, prompts, max_new_tokens=200, temperature=1.0,
                          top_k=0, top_p=1.0, seed=0, beam_width=1,
-                         length_penalty=0.0, stop=()):
-    """Each prompt plus its completion, from `load_export`'s `generate`.
+                         length_penalty=0.0, stop=(), signature="generate"):
+    """Each prompt plus its completion, from `load_export`'s `generate` (or
+    `chat`, for prompts that a chat template rendered).
 
     A failed check inside the graph (e.g. a prompt longer than the context)
     becomes a one-line `KerasLMError`. Exports written before beam search
@@ -252,7 +287,7 @@ def generate_with_export(loaded, prompts, max_new_tokens=200, temperature=1.0,
 
     check_sampling_args(max_new_tokens, temperature, top_k, top_p, seed,
                         beam_width, length_penalty)
-    signature = loaded.signatures["generate"]
+    signature = loaded.signatures[signature]
     values = (max_new_tokens, temperature, top_k, top_p, seed, beam_width,
               length_penalty)
     inputs = {spec.name: tf.constant(value, spec.dtype)
@@ -277,92 +312,3 @@ def generate_with_export(loaded, prompts, max_new_tokens=200, temperature=1.0,
     return [prompt + completion.decode("utf-8", "replace")
             for prompt, completion in zip(prompts,
                                           outputs["completion"].numpy())]
-
-
-_TEXT = tf.TensorSpec([None], tf.string, name="text")
-_ALPHA = tf.TensorSpec([], tf.float32, name="length_penalty")
-
-
-class TranslatorModule(tf.Module):
-    """A `tf.Module` that translates raw strings: source tokenizer, encoder,
-    in-graph beam search (XLA) and target detokenizer in one graph."""
-
-    def __init__(self, translator, max_length, beam_width=4,
-                 length_penalty=0.6):
-        super().__init__()
-        model = translator.model
-        # As in TextGenerator: the partial keeps the Keras variables out.
-        self._search = functools.partial(
-            best_sequences, model, beam_width=int(beam_width),
-            max_length=int(max_length))
-        self.serving_weights = serving_weights(model)
-        self.source_tokenizer = translator.source_tokenizer.graph_module()
-        self.target_tokenizer = translator.target_tokenizer.graph_module()
-        specials = target_specials(translator.target_tokenizer)
-        self._target_vocab = specials.tokenizer_vocab_size
-        self._end_id = specials.end_id
-        self._max_source_length = int(translator.max_source_length)
-        self._length_penalty = float(length_penalty)
-
-    def _translate(self, text, length_penalty):
-        ragged = self.source_tokenizer.encode(text)
-        check = tf.debugging.assert_positive(
-            ragged.row_lengths(), message="every text must be non-empty")
-        with tf.control_dependencies([check]):
-            # Documented truncation: longer sources keep their first tokens.
-            ids = tf.cast(ragged.to_tensor(
-                default_value=0, shape=[None, self._max_source_length]),
-                tf.int32)
-        best = self._search(ids, length_penalty=length_penalty, weights=[
-            tf.convert_to_tensor(w) for w in self.serving_weights])
-        # Drop END, whatever follows it, and any non-tokenizer id.
-        ended = tf.cumsum(tf.cast(best == self._end_id, tf.int32), axis=1) > 0
-        best = tf.where(ended | (best >= self._target_vocab), 0, best)
-        return {"translation": self.target_tokenizer.decode(best)}
-
-    @tf.function(input_signature=[_TEXT])
-    def serving_default(self, text):
-        return self._translate(text, tf.constant(self._length_penalty))
-
-    @tf.function(input_signature=[_TEXT, _ALPHA])
-    def translate(self, text, length_penalty):
-        return self._translate(text, length_penalty)
-
-
-def export_translator(translator, path, beam_width=4, length_penalty=0.6,
-                      max_length=None):
-    """Writes a SavedModel of a `Translator` to `path`, atomically.
-
-    Signatures: `serving_default(text)` and `translate(text,
-    length_penalty)`, each returning `{"translation": tf.string}`;
-    `beam_width` and `max_length` are fixed at export. Sources longer than
-    the run's `max_source_length` tokens are truncated to it; empty ones
-    fail. A subword export needs `import tensorflow_text` before loading.
-
-    Example:
-
-    >>> RunDirectory("runs/dates").load().export("saved_models/dates")  # doctest: +SKIP
-    >>> loaded = tf.saved_model.load("saved_models/dates")           # doctest: +SKIP
-    >>> loaded.signatures["serving_default"](text=tf.constant(["3 May 2001"]))  # doctest: +SKIP
-    {'translation': <tf.Tensor: ... [b'2001-05-03']>}
-    """
-    check_decoding(beam_width, max_length, length_penalty)
-    max_length = max_length or translator.max_target_length + 1
-    kinds = (translator.source_tokenizer.kind,
-             translator.target_tokenizer.kind)
-    info = {"family": "seq2seq", "beam_width": int(beam_width),
-            "length_penalty": float(length_penalty),
-            "max_length": int(max_length),
-            "max_source_length": translator.max_source_length,
-            "source_tokenizer": kinds[0], "target_tokenizer": kinds[1],
-            "needs_tensorflow_text": "subword" in kinds}
-    with atomic_directory(path, is_saved_model, "SavedModel") as tmp:
-        module = TranslatorModule(translator, max_length, beam_width,
-                                  length_penalty)
-        tf.saved_model.save(module, tmp, signatures={
-            "serving_default": module.serving_default.get_concrete_function(),
-            "translate": module.translate.get_concrete_function()})
-        # The whole folder appears atomically, so a plain write suffices.
-        with open(os.path.join(tmp, "keras_lm_translator.json"), "w") as f:
-            json.dump(info, f, indent=2)
-    return os.path.abspath(path)

@@ -181,11 +181,14 @@ class CausalLMTask(Task):
         """A text-generation SavedModel; the arguments are what its
         `serving_default` signature uses (see `keras_lm.serving.export`)."""
         from keras_lm.generation import check_sampling_args
+        from keras_lm.generation.chat import run_chat_settings
         from keras_lm.serving import export
 
         check_sampling_args(max_new_tokens, temperature, top_k, top_p, seed,
                             beam_width, length_penalty)
+        chat_template, _ = run_chat_settings(self.config)
         return export(self.require_model(), self.tokenizer, path,
+                      chat_template=chat_template,
                       max_new_tokens=max_new_tokens, temperature=temperature,
                       top_k=top_k, top_p=top_p, seed=seed,
                       beam_width=beam_width, length_penalty=length_penalty,

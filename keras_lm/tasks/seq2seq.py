@@ -304,8 +304,8 @@ class Seq2SeqTask(Task):
 
     def export(self, path, beam_width=4, length_penalty=0.6,
                max_length=None):
-        """A translator SavedModel (see `keras_lm.serving.export_translator`)."""
-        from keras_lm.serving import export_translator
+        """A translator SavedModel (see `keras_lm.serving.translator.export_translator`)."""
+        from keras_lm.serving.translator import export_translator
 
         return export_translator(self.translator(), path, beam_width,
                                  length_penalty, max_length)

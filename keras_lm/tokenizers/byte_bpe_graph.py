@@ -1,0 +1,188 @@
+"""The in-graph form of `ByteBPETokenizer`: tensorflow-text's
+`regex_split` and a vectorised BPE merge loop over lookup tables that the
+`tf.Module` owns, so they are saved with an export and restored with it."""
+
+import re
+
+import tensorflow as tf
+
+from keras_lm.tokenizers.base import import_tensorflow_text
+from keras_lm.tokenizers.byte_bpe import bytes_to_unicode
+
+#: Unicode's White_Space (what `\s` means to GPT-2's regex); RE2's `\s` is
+#: ASCII only.
+_SPACE = r"\t\n\x{0B}\f\r\x{85}\p{Z}"
+#: GPT-2's pre-tokenizer regex without its look-ahead alternative (see
+#: `_GraphByteBPE.encode` for how whitespace runs are cut first).
+_PRETOKEN = (rf"'s|'t|'re|'ve|'m|'ll|'d| ?\p{{L}}+| ?\p{{N}}+"
+             rf"| ?[^{_SPACE}\p{{L}}\p{{N}}]+|[{_SPACE}]+")
+_RUNS = rf"[{_SPACE}]+"
+
+
+class GraphByteBPE(tf.Module):
+    """The in-graph twin of `ByteBPETokenizer` (tensorflow-text + tables).
+
+    Every table is a `tf.lookup.StaticHashTable` or a `tf.Variable` owned by
+    this module, so `tf.saved_model.save` writes them and `load` restores them.
+    """
+
+    def __init__(self, vocabulary, merges, surface, added_tokens=(),
+                 digits=False, normalizer=None, ignore_merges=False):
+        super().__init__()
+        import_tensorflow_text("byte-level BPE")
+        self.digits, self.normalizer = digits, normalizer
+        self.ignore_merges = ignore_merges
+        # Longest first: at one position, RE2 takes the first alternative,
+        # so this matches leftmost-longest, like the tokenizers library.
+        self.added_pattern = "|".join(
+            re.escape(t) for t in sorted(added_tokens, key=len, reverse=True))
+        byte_chars = bytes_to_unicode()
+        self.byte_to_char = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant([bytes([b]) for b in range(256)]),
+                tf.constant([byte_chars[b] for b in range(256)])),
+            default_value="")
+        tokens = list(vocabulary)
+        self.token_to_id = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(tokens),
+                tf.constant([vocabulary[t] for t in tokens], tf.int32)),
+            default_value=-1)
+        self.no_merge = len(merges) + 1
+        self.merge_rank = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(list(merges) or [" "], tf.string),
+                tf.range(max(len(merges), 1), dtype=tf.int32)
+                if merges else tf.constant([self.no_merge], tf.int32)),
+            default_value=self.no_merge)
+        # One extra "" at the end, where out-of-range ids are sent.
+        self.surface = tf.Variable(list(surface) + [b""], dtype=tf.string,
+                                   trainable=False)
+
+    def _segments(self, strings):
+        """Cuts text so that GPT-2's regex needs no look-ahead in a segment.
+
+        A whitespace run followed by a non-space character gives that
+        character's segment its last whitespace character, which is what
+        ``\\s+(?!\\S)`` does; every other piece is its own segment.
+        """
+        text = import_tensorflow_text("byte-level BPE")
+        runs = text.regex_split(strings, _RUNS, keep_delim_regex_pattern=_RUNS)
+        flat = runs.flat_values
+        count = tf.shape(flat, out_type=tf.int64)[0]
+        position = tf.range(count) - tf.gather(runs.row_starts(),
+                                               runs.value_rowids())
+        has_next = position < tf.gather(runs.row_lengths() - 1,
+                                        runs.value_rowids())
+        is_space = tf.strings.regex_full_match(flat, _RUNS)
+        cut = is_space & has_next
+        chars = tf.strings.length(flat, unit="UTF8_CHAR")
+        head_chars = tf.maximum(chars - 1, 0)
+        head = tf.strings.substr(flat, tf.zeros_like(chars), head_chars,
+                                 unit="UTF8_CHAR")
+        last = tf.strings.substr(flat, head_chars, tf.ones_like(chars),
+                                 unit="UTF8_CHAR")
+        given = tf.where(cut, last, "")
+        received = tf.concat([[""], given[:-1]], axis=0)
+        pieces = tf.where(cut, head, tf.strings.join([received, flat]))
+        return runs.with_flat_values(pieces)
+
+    def _merge(self, symbols):
+        """BPE: merges the lowest-ranked adjacent pair of every word, repeatedly.
+
+        `symbols` is a ragged `[words, (symbols)]` string tensor. One step
+        merges the first occurrence of each word's best pair; merge rules are
+        learned in order, so a pair involving a fresh token always ranks below
+        the pair that made it and the result is that of GPT-2's BPE.
+        """
+        no_merge = self.no_merge
+
+        def step(values, lengths, _):
+            words = tf.RaggedTensor.from_row_lengths(values, lengths)
+            pairs = tf.strings.join([words[:, :-1], words[:, 1:]],
+                                    separator=" ")
+            ranks = self.merge_rank.lookup(pairs).to_tensor(no_merge)
+            ranks = tf.concat(
+                [ranks, tf.fill([tf.shape(ranks)[0], 1], no_merge)], axis=1)
+            best = tf.argmin(ranks, axis=1, output_type=tf.int64)
+            active = tf.reduce_min(ranks, axis=1) < no_merge
+            rows = tf.where(active)[:, 0]
+            left = tf.gather(words.row_starts(), rows) + tf.gather(best, rows)
+            merged = tf.strings.join([tf.gather(values, left),
+                                      tf.gather(values, left + 1)])
+            values = tf.tensor_scatter_nd_update(values, left[:, None], merged)
+            keep = tf.tensor_scatter_nd_update(
+                tf.ones_like(values, tf.bool), left[:, None] + 1,
+                tf.zeros_like(left, tf.bool))
+            values = tf.boolean_mask(values, keep)
+            lengths = lengths - tf.cast(active, lengths.dtype)
+            return values, lengths, tf.reduce_any(active)
+
+        values, lengths, _ = tf.while_loop(
+            lambda values, lengths, again: again, step,
+            (symbols.flat_values, symbols.row_lengths(), tf.constant(True)),
+            shape_invariants=(tf.TensorShape([None]), tf.TensorShape([None]),
+                              tf.TensorShape([])))
+        return tf.RaggedTensor.from_row_lengths(values, lengths)
+
+    def encode(self, strings):
+        """Ids of `strings` (no `prefix_ids`), as a ragged [batch, (ids)]."""
+        text = import_tensorflow_text("byte-level BPE")
+        if self.normalizer:
+            strings = text.normalize_utf8(strings, self.normalizer)
+        if not self.added_pattern:
+            return self._encode_text(strings)
+        pieces = text.regex_split(strings, self.added_pattern,
+                                  keep_delim_regex_pattern=self.added_pattern)
+        flat = pieces.flat_values
+        is_added = tf.strings.regex_full_match(flat, self.added_pattern)
+        ids = _rows_or_single(self._encode_text(flat), is_added,
+                              self.token_to_id.lookup(flat))
+        return pieces.with_flat_values(ids).merge_dims(1, 2)
+
+    def _encode_text(self, strings):
+        """Ids of text without added tokens: (digits apart,) GPT-2's BPE."""
+        if not self.digits:
+            return self._byte_level(strings)
+        text = import_tensorflow_text("byte-level BPE")
+        pieces = text.regex_split(strings, r"\p{N}",
+                                  keep_delim_regex_pattern=r"\p{N}")
+        ids = self._byte_level(pieces.flat_values)
+        return pieces.with_flat_values(ids).merge_dims(1, 2)
+
+    def _byte_level(self, strings):
+        text = import_tensorflow_text("byte-level BPE")
+        segments = self._segments(strings)  # [batch, (segments)]
+        words = text.regex_split(segments.flat_values, _PRETOKEN,
+                                 keep_delim_regex_pattern=_PRETOKEN)
+        symbols = self.byte_to_char.lookup(
+            tf.strings.bytes_split(words.flat_values))  # [words, (bytes)]
+        ids = self.token_to_id.lookup(self._merge(symbols))
+        if self.ignore_merges:  # a word in the vocabulary is its own token
+            whole = self.token_to_id.lookup(
+                tf.strings.reduce_join(symbols, axis=-1))
+            ids = _rows_or_single(ids, whole >= 0, whole)
+        per_segment = words.with_flat_values(ids).merge_dims(1, 2)
+        return segments.with_flat_values(per_segment).merge_dims(1, 2)
+
+    def decode(self, ids):
+        ids = tf.cast(ids, tf.int32)
+        size = tf.shape(self.surface, out_type=tf.int32)[0] - 1
+        ids = tf.where((ids < 0) | (ids >= size), size, ids)
+        data = tf.strings.reduce_join(tf.gather(self.surface, ids), axis=-1)
+        return tf.strings.unicode_transcode(data, "UTF-8", "UTF-8",
+                                            errors="replace")
+
+
+def _rows_or_single(rows, use_single, single_ids):
+    """Ragged `rows`, except that row i is `[single_ids[i]]` where
+    `use_single[i]`."""
+    keep = tf.gather(tf.logical_not(use_single), rows.value_rowids())
+    body = tf.RaggedTensor.from_row_lengths(
+        tf.boolean_mask(rows.flat_values, keep),
+        tf.where(use_single, tf.zeros_like(rows.row_lengths()),
+                 rows.row_lengths()))
+    single = tf.RaggedTensor.from_row_lengths(
+        tf.boolean_mask(single_ids, use_single),
+        tf.cast(use_single, body.row_splits.dtype))
+    return tf.concat([body, single], axis=1)
