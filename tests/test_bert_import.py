@@ -267,4 +267,4 @@ def test_keras_lm_import_then_classify(hf, tmp_path, capsys):
         "\t")
     assert label in LABELS and 0 < float(probability) <= 1
     assert main(["import", str(tmp_path), "--out", out]) == 2
-    assert "not a GPT-2 or BERT" in capsys.readouterr().err
+    assert "not a GPT-2, Llama, Qwen2, Mistral or BERT" in capsys.readouterr().err

@@ -16,7 +16,8 @@ from keras_lm.cli import main
 from keras_lm.errors import KerasLMError
 from keras_lm.generation import generate_ids
 from keras_lm.generation.chat import Chat
-from tiny_checkpoints import FAMILIES, SENTENCES, llama_family
+from tiny_checkpoints import (FAMILIES, SENTENCES, llama_family,
+                              sentencepiece_llama)
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -25,13 +26,20 @@ CONVERSATION = [{"role": "system", "content": "Be brief."},
                 {"role": "user", "content": "Hello there! 12 déjà vu?"}]
 
 
+#: The byte-level BPE families, and a Llama with a SentencePiece
+#: tokenizer.model (TinyLlama's layout).
+CHECKPOINTS = (*FAMILIES, "sentencepiece")
+
+
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
     """family -> (folder, transformers model, transformers tokenizer)."""
     made = {}
-    for family in FAMILIES:
+    for family in CHECKPOINTS:
         folder = str(tmp_path_factory.mktemp(family))
-        made[family] = (folder, *llama_family(folder, family))
+        made[family] = (folder, *(sentencepiece_llama(folder)
+                                  if family == "sentencepiece"
+                                  else llama_family(folder, family)))
     return made
 
 
@@ -51,7 +59,7 @@ def _greedy_hf(hf_model, ids, new_tokens, stop=None):
     return out[0, len(ids):].tolist()
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", CHECKPOINTS)
 def test_logits_greedy_tokens_and_tokenizer_match_transformers(
         checkpoints, imported, family):
     _, hf_model, hf_tokenizer = checkpoints[family]
@@ -68,7 +76,7 @@ def test_logits_greedy_tokens_and_tokenizer_match_transformers(
     assert ours == _greedy_hf(hf_model, ids, 16)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", CHECKPOINTS)
 def test_chat_prompt_and_reply_match_transformers(checkpoints, imported,
                                                   family):
     _, hf_model, hf_tokenizer = checkpoints[family]
@@ -78,7 +86,8 @@ def test_chat_prompt_and_reply_match_transformers(checkpoints, imported,
     assert text == hf_tokenizer.apply_chat_template(
         CONVERSATION, tokenize=False, add_generation_prompt=True)
     assert ids == hf_tokenizer(text, add_special_tokens=False)["input_ids"]
-    im_end = hf_tokenizer.convert_tokens_to_ids("<|im_end|>")
+    im_end = hf_tokenizer.convert_tokens_to_ids(
+        "</s>" if family == "sentencepiece" else "<|im_end|>")
     assert im_end in chat.stop_token_ids
     expected = _greedy_hf(hf_model, ids, 12, stop=im_end)
     expected = expected[:expected.index(im_end)] if im_end in expected else (
@@ -218,8 +227,10 @@ BAD_CHECKPOINTS = {
         intermediate_size=80))), "mlp.gate_proj.weight"),
     "unsupported model": (dict(edit=("config.json", lambda c: c.update(
         model_type="gemma"))), "is not a GPT-2, Llama"),
-    "sentencepiece only": (dict(skip=("tokenizer.json",)),
-                           "tokenizer.model (SentencePiece)"),
+    "no tokenizer": (dict(skip=("tokenizer.json",)),
+                     "has no tokenizer.json or tokenizer.model"),
+    "corrupt tokenizer.model": (dict(skip=("tokenizer.json",)),
+                                "is not a SentencePiece model"),
 }
 
 
@@ -228,8 +239,8 @@ def test_bad_checkpoints_are_one_line_errors(checkpoints, tmp_path, capsys,
                                              case):
     how, message = BAD_CHECKPOINTS[case]
     broken = _broken_copy(checkpoints["llama"][0], tmp_path / "broken", **how)
-    if case == "sentencepiece only":
-        (tmp_path / "broken" / "tokenizer.model").write_bytes(b"\x0a\x00")
+    if case == "corrupt tokenizer.model":
+        (tmp_path / "broken" / "tokenizer.model").write_bytes(b"\x0a\x05ab")
     out = str(tmp_path / "run")
     assert main(["import", broken, "--out", out]) == 2
     error = capsys.readouterr().err

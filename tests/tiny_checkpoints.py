@@ -123,3 +123,54 @@ def llama_family(folder, family):
     model.save_pretrained(folder, max_shard_size="100KB"
                           if family == "llama" else "50MB")
     return model, tokenizer
+
+
+# TinyLlama-1.1B-Chat's (Zephyr) template.
+ZEPHYR = (
+    "{% for message in messages %}\n{% if message['role'] == 'user' %}\n"
+    "{{ '<|user|>\n' + message['content'] + eos_token }}\n"
+    "{% elif message['role'] == 'system' %}\n"
+    "{{ '<|system|>\n' + message['content'] + eos_token }}\n"
+    "{% elif message['role'] == 'assistant' %}\n"
+    "{{ '<|assistant|>\n'  + message['content'] + eos_token }}\n{% endif %}\n"
+    "{% if loop.last and add_generation_prompt %}\n{{ '<|assistant|>' }}\n"
+    "{% endif %}\n{% endfor %}")
+
+
+def sentencepiece_llama(folder):
+    """A tiny random `LlamaForCausalLM` with a SentencePiece tokenizer.model
+    (byte fallback, TinyLlama's tokenizer_config.json and chat template) in
+    `folder`; returns `(model, tokenizer)` from transformers."""
+    import io
+    import json
+    import os
+
+    import sentencepiece
+    import torch
+    import transformers
+
+    proto = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(training_text() * 2), model_writer=proto,
+        vocab_size=400, model_type="bpe", byte_fallback=True,
+        character_coverage=1.0, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+        split_digits=True, allow_whitespace_only_pieces=True,
+        remove_extra_whitespaces=False, normalization_rule_name="identity",
+        minloglevel=2)
+    with open(os.path.join(folder, "tokenizer.model"), "wb") as f:
+        f.write(proto.getvalue())
+    with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
+        json.dump({"add_bos_token": True, "add_eos_token": False,
+                   "bos_token": "<s>", "eos_token": "</s>",
+                   "unk_token": "<unk>", "pad_token": "</s>",
+                   "legacy": False, "tokenizer_class": "LlamaTokenizer",
+                   "chat_template": ZEPHYR}, f)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+    torch.manual_seed(3)
+    model = transformers.LlamaForCausalLM(transformers.LlamaConfig(
+        vocab_size=400, hidden_size=64, intermediate_size=96,
+        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1,
+        max_position_embeddings=128, initializer_range=0.2, bos_token_id=1,
+        eos_token_id=2, tie_word_embeddings=False)).eval()
+    model.save_pretrained(folder)
+    return model, tokenizer

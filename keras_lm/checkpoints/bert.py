@@ -28,6 +28,7 @@ import os
 import numpy as np
 
 from keras_lm.checkpoints.gpt2 import check_shapes
+from keras_lm.checkpoints.safetensors_io import read_tensors
 from keras_lm.errors import KerasLMError, check_int
 from keras_lm.io_utils import read_json
 
@@ -153,20 +154,8 @@ def normalized_name(name):
 
 def read_bert_tensors(checkpoint_dir):
     """The checkpoint's tensors as float32 NumPy arrays, names normalised."""
-    path = os.path.join(checkpoint_dir, WEIGHTS_FILE)
-    if not os.path.isfile(path):
-        raise KerasLMError(f"{path} not found: a BERT checkpoint folder needs "
-                           f"{WEIGHTS_FILE} (re-save a PyTorch one with "
-                           "save_pretrained(..., safe_serialization=True))")
-    from safetensors.numpy import load_file
-
-    try:
-        tensors = load_file(path)
-    except Exception as e:  # a truncated file, a dtype NumPy lacks (bf16)
-        message = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise KerasLMError(f"cannot read {path}: {message}") from None
-    return {normalized_name(name): np.asarray(value, dtype=np.float32)
-            for name, value in tensors.items()}
+    return {normalized_name(name): value
+            for name, value in read_tensors(checkpoint_dir).items()}
 
 
 def expected_shapes(model_config, family, tensors):

@@ -26,6 +26,7 @@ import os
 
 import numpy as np
 
+from keras_lm.checkpoints.safetensors_io import read_tensors
 from keras_lm.errors import KerasLMError, check_int
 from keras_lm.io_utils import read_json
 
@@ -100,29 +101,9 @@ def model_config_from_gpt2(config):
 
 
 def read_safetensors(checkpoint_dir):
-    """The checkpoint's tensors as float32 NumPy arrays, without "transformer."."""
-    path = os.path.join(checkpoint_dir, WEIGHTS_FILE)
-    if not os.path.isfile(path):
-        hint = ""
-        if os.path.isfile(os.path.join(checkpoint_dir, "pytorch_model.bin")):
-            hint = (" (only pytorch_model.bin is there; re-save it with "
-                    "save_pretrained(..., safe_serialization=True))")
-        raise KerasLMError(f"{path} not found: a GPT-2 checkpoint folder needs "
-                           f"{WEIGHTS_FILE}{hint}")
-    try:
-        from safetensors.numpy import load_file
-    except ImportError as e:
-        raise KerasLMError("importing GPT-2 needs the safetensors package; "
-                           "pip install safetensors") from e
-    try:
-        tensors = load_file(path)
-    except Exception as e:  # a truncated file, a dtype NumPy lacks (bf16)
-        message = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise KerasLMError(f"cannot read {path}: {message}")
-    prefix = "transformer."
-    return {(name[len(prefix):] if name.startswith(prefix) else name):
-            np.asarray(value, dtype=np.float32)
-            for name, value in tensors.items()}
+    """The checkpoint's tensors as float32 NumPy arrays, without
+    "transformer." (one file or shards; float32, float16 or bfloat16)."""
+    return read_tensors(checkpoint_dir, strip_prefix="transformer.")
 
 
 def _expected_shapes(config):

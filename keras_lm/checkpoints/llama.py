@@ -14,7 +14,9 @@ Hub repo:
       or model-0000N-of-0000M.safetensors + model.safetensors.index.json
     generation_config.json      default sampling settings and stop ids
     tokenizer.json              byte-level BPE (`ByteBPETokenizer.
-                                from_tokenizer_json`)
+                                from_tokenizer_json`), or
+      tokenizer.model           SentencePiece (`SentencePieceTokenizer`;
+                                TinyLlama, Llama 2, Mistral v0.1)
     tokenizer_config.json       eos_token, the chat template
       (or chat_template.jinja)
 
@@ -252,20 +254,35 @@ def generation_settings(checkpoint_dir, tokenizer):
     return [int(i) for i in stops], sampling
 
 
+def _is_sentencepiece_json(path):
+    """Whether the tokenizer.json at `path` is a SentencePiece model that
+    transformers converted (a BPE with byte_fallback: TinyLlama, Llama 2,
+    Mistral v0.1)."""
+    data = read_json(path)
+    model = data.get("model") if isinstance(data, dict) else None
+    return isinstance(model, dict) and bool(model.get("byte_fallback"))
+
+
 def load_tokenizer_files(checkpoint_dir):
-    """`(tokenizer, chat_template)` of a checkpoint folder: the byte-level
-    BPE of tokenizer.json, ending text at tokenizer_config.json's eos_token,
-    and the chat template (None if it has none)."""
+    """`(tokenizer, chat_template)` of a checkpoint folder: the SentencePiece
+    tokenizer.model (preferred to a tokenizer.json converted from it, as
+    transformers 5 does) or the byte-level BPE of tokenizer.json, ending
+    text at tokenizer_config.json's eos_token; and the chat template (None
+    if it has none)."""
     from keras_lm.tokenizers.byte_bpe import ByteBPETokenizer
     from keras_lm.tokenizers.chat_template import read_chat_template
+    from keras_lm.tokenizers.sentencepiece_model import (
+        MODEL_FILE, SentencePieceTokenizer)
 
     tokenizer_json = os.path.join(checkpoint_dir, "tokenizer.json")
-    if not os.path.isfile(tokenizer_json):
-        other = ("tokenizer.model (SentencePiece)" if os.path.isfile(
-            os.path.join(checkpoint_dir, "tokenizer.model")) else "nothing")
-        raise KerasLMError(f"{checkpoint_dir} has no tokenizer.json (it has "
-                           f"{other}); only byte-level BPE tokenizers in "
-                           "tokenizer.json import")
+    has_json = os.path.isfile(tokenizer_json)
+    if os.path.isfile(os.path.join(checkpoint_dir, MODEL_FILE)) and (
+            not has_json or _is_sentencepiece_json(tokenizer_json)):
+        tokenizer = SentencePieceTokenizer.from_folder(checkpoint_dir)
+        return tokenizer, read_chat_template(checkpoint_dir)
+    if not has_json:
+        raise KerasLMError(f"{checkpoint_dir} has no tokenizer.json or "
+                           f"{MODEL_FILE}; a checkpoint needs its tokenizer")
     config_path = os.path.join(checkpoint_dir, TOKENIZER_CONFIG_FILE)
     tokenizer_config = (read_json(config_path)
                         if os.path.isfile(config_path) else {})
@@ -288,14 +305,14 @@ def load_llama(checkpoint_dir):
     if not os.path.isdir(checkpoint_dir):
         raise KerasLMError(f"{checkpoint_dir} is not a folder; pass a Hugging "
                            "Face checkpoint folder (config.json, safetensors "
-                           "weights, tokenizer.json)")
+                           "weights, tokenizer.json or tokenizer.model)")
     config = read_llama_config(checkpoint_dir)
     config_path = os.path.join(checkpoint_dir, CONFIG_FILE)
     model_config = model_config_from_llama(config, config_path)
     tokenizer, chat_template = load_tokenizer_files(checkpoint_dir)
     if tokenizer.vocab_size > model_config["vocab_size"]:
         raise KerasLMError(
-            f"{checkpoint_dir}: tokenizer.json has {tokenizer.vocab_size} "
+            f"{checkpoint_dir}: the tokenizer has {tokenizer.vocab_size} "
             f"tokens but config.json says vocab_size="
             f"{model_config['vocab_size']}")
     stop_token_ids, sampling = generation_settings(checkpoint_dir, tokenizer)

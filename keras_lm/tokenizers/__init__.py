@@ -4,12 +4,14 @@ from keras_lm.errors import KerasLMError
 from keras_lm.tokenizers.base import Tokenizer, load_tokenizer, register_tokenizer
 from keras_lm.tokenizers.byte_bpe import ByteBPETokenizer
 from keras_lm.tokenizers.char import CharTokenizer
+from keras_lm.tokenizers.sentencepiece_model import SentencePieceTokenizer
 from keras_lm.tokenizers.subword import SubwordTokenizer
 from keras_lm.tokenizers.targets import TargetSpecials, target_specials
 from keras_lm.tokenizers.word import WordTokenizer
 from keras_lm.tokenizers.wordpiece import WordPieceTokenizer
 
-__all__ = ["Tokenizer", "ByteBPETokenizer", "CharTokenizer", "SubwordTokenizer", "TargetSpecials",
+__all__ = ["Tokenizer", "ByteBPETokenizer", "CharTokenizer", "SentencePieceTokenizer",
+           "SubwordTokenizer", "TargetSpecials",
            "WordPieceTokenizer", "WordTokenizer", "load_tokenizer", "make_tokenizer",
            "register_tokenizer", "target_specials"]
 
