@@ -84,9 +84,9 @@ class TextGenerator(tf.Module):
         self._prefix_ids = list(tokenizer.prefix_ids)
         self._chat_stop_ids = list(chat_stop_ids)
 
-    def _stop_ids(self, stop, chat=False):
+    def _stop_ids(self, stop, chat):
         """The end-of-text id and the ids of the stop strings `stop` (and
-        the end of turn, for a `chat`)."""
+        the end of turn, when `chat`)."""
         def encode():
             ragged = self.tokenizer.encode(stop)
             check = tf.debugging.assert_equal(
@@ -98,23 +98,32 @@ class TextGenerator(tf.Module):
         # (Not every graph tokenizer takes an empty batch.)
         ids = tf.cond(tf.size(stop) > 0, encode,
                       lambda: tf.zeros([0], tf.int32))
-        end = self._end_ids + (self._chat_stop_ids if chat else [])
-        end_ids = tf.constant(end, tf.int32, [len(end)])
-        return tf.concat([end_ids, ids], axis=0)
+        end_ids = tf.constant(self._end_ids, tf.int32, [len(self._end_ids)])
+        turn = tf.constant(self._chat_stop_ids, tf.int32,
+                           [len(self._chat_stop_ids)])
+        turn = tf.boolean_mask(turn, tf.fill(tf.shape(turn), chat))
+        return tf.concat([end_ids, turn, ids], axis=0)
 
-    def _encode_prompts(self, prompt):
-        """Prompt ids as the Python side makes them: `prefix_ids`, then the
-        text's ids."""
+    def _encode_prompts(self, prompt, chat):
+        """Prompt ids as the Python side makes them: `prefix_ids` (unless
+        `chat`: a rendered conversation writes its own <s>, as transformers'
+        apply_chat_template does), then the text's ids."""
         ragged = self.tokenizer.encode(prompt)
         if not self._prefix_ids:
             return ragged
-        prefix = tf.tile(tf.constant([self._prefix_ids], ragged.dtype),
-                         [tf.shape(prompt)[0], 1])
+        kept = tf.where(chat, 0, len(self._prefix_ids))
+        prefix = tf.tile(
+            tf.constant([self._prefix_ids], ragged.dtype)[:, :kept],
+            [tf.shape(prompt)[0], 1])
         return tf.concat([tf.RaggedTensor.from_tensor(prefix), ragged],
                          axis=1)
 
+    # Every signature calls this one function, so the loop is traced (and
+    # saved) once however many signatures an export has.
+    @tf.function(input_signature=[_PROMPT] + _SCALARS + [
+        _STOP, tf.TensorSpec([], tf.bool, name="chat")])
     def _generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed,
-                  beam_width, length_penalty, stop, chat=False):
+                  beam_width, length_penalty, stop, chat):
         checks = [
             tf.debugging.assert_positive(
                 max_new_tokens, message="max_new_tokens must be >= 1"),
@@ -129,10 +138,7 @@ class TextGenerator(tf.Module):
             tf.debugging.assert_positive(
                 beam_width, message="beam_width must be >= 1 (1 samples)"),
         ]
-        # A rendered conversation writes its own <s>, as transformers'
-        # apply_chat_template does.
-        ragged = (self.tokenizer.encode(prompt) if chat
-                  else self._encode_prompts(prompt))
+        ragged = self._encode_prompts(prompt, chat)
         lengths = tf.cast(ragged.row_lengths(), tf.int32)
         checks.append(tf.debugging.assert_positive(
             lengths, message="every prompt must be non-empty"))
@@ -178,13 +184,14 @@ class TextGenerator(tf.Module):
         defaults = [tf.constant(v, s.dtype)
                     for v, s in zip(self._defaults, _SCALARS)]
         stop = tf.constant(self._stop, tf.string, [len(self._stop)])
-        return self._generate(prompt, *defaults, stop)
+        return self._generate(prompt, *defaults, stop, False)
 
     @tf.function(input_signature=[_PROMPT] + _SCALARS + [_STOP])
     def generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed,
                  beam_width, length_penalty, stop):
         return self._generate(prompt, max_new_tokens, temperature, top_k,
-                              top_p, seed, beam_width, length_penalty, stop)
+                              top_p, seed, beam_width, length_penalty, stop,
+                              False)
 
     @tf.function(input_signature=[_PROMPT] + _SCALARS + [_STOP])
     def chat(self, prompt, max_new_tokens, temperature, top_k, top_p, seed,
@@ -194,7 +201,7 @@ class TextGenerator(tf.Module):
         turn."""
         return self._generate(prompt, max_new_tokens, temperature, top_k,
                               top_p, seed, beam_width, length_penalty, stop,
-                              chat=True)
+                              True)
 
 
 def export(model, tokenizer, path, chat_template=None, **defaults):
