@@ -85,22 +85,52 @@ def test_other_tokenizer_kinds_are_one_line_errors(pair, tmp_path, change,
     assert "\n" not in str(info.value)
 
 
-def test_a_split_regex_tokenizes_in_python_but_refuses_the_graph(pair,
-                                                                 tmp_path):
-    """Qwen2 and Llama 3 pre-tokenize with a Split regex that has no graph
-    form here: Python encoding is still exact; exporting says why not."""
+#: Llama 3's and Qwen2's Split regexes, as their tokenizer.json files hold them.
+SPLIT_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|DIGITS"
+               r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+SPLITS = {"llama3": SPLIT_REGEX.replace("DIGITS", r"\p{N}{1,3}"),
+          "qwen2": SPLIT_REGEX.replace("DIGITS", r"\p{N}"),
+          "unknown": r"\p{N}{1,3}"}
+#: Where the look-ahead of ``\s+(?!\S)`` meets the other alternatives.
+HARD_CASES = ["!\n\n\nx", "a \n\nb", "\n  x", "x 's 'S  's", "\t!", "\t\tword",
+              "a\n \tb", "end \n", "12345678 9", " \u00a0\u3000x", "?!\r\n  y",
+              "  \n \n  z", "word\n\n", "don't  DON'T", "é  ü  世界  🌸"]
+
+
+def _split_tokenizer(pair, tmp_path, regex):
+    """A tokenizer.json like `pair`'s, pre-tokenized by a Split `regex`
+    then a ByteLevel without a regex (Llama 3, Qwen2); returns the
+    tokenizers library's tokenizer and ours."""
+    from tokenizers import Tokenizer
+
     hf, _ = pair
     data = json.loads(hf.backend_tokenizer.to_str())
     data["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
-        {"type": "Split", "pattern": {"Regex": r"\p{N}{1,3}"},
+        {"type": "Split", "pattern": {"Regex": regex},
          "behavior": "Isolated", "invert": False},
         {"type": "ByteLevel", "add_prefix_space": False,
          "trim_offsets": False, "use_regex": False}]}
-    from tokenizers import Tokenizer
-
     reference = Tokenizer.from_str(json.dumps(data))
     ours = ByteBPETokenizer.from_tokenizer_json(_write(tmp_path / "t.json",
                                                        data))
+    return reference, ours
+
+
+@pytest.mark.parametrize("name", ["llama3", "qwen2"])
+def test_llama3_and_qwen2_split_regexes_encode_alike_in_the_graph(
+        pair, tmp_path, name):
+    reference, ours = _split_tokenizer(pair, tmp_path, SPLITS[name])
+    texts = SENTENCES + HARD_CASES
+    expected = [reference.encode(t, add_special_tokens=False).ids
+                for t in texts]
+    assert [ours.encode(t) for t in texts] == expected
+    graph = ours.graph_module()
+    assert graph.encode(tf.constant(texts)).to_list() == expected
+
+
+def test_another_split_regex_tokenizes_in_python_but_refuses_the_graph(
+        pair, tmp_path):
+    reference, ours = _split_tokenizer(pair, tmp_path, SPLITS["unknown"])
     for text in SENTENCES:
         assert ours.encode(text) == reference.encode(
             text, add_special_tokens=False).ids

@@ -271,7 +271,7 @@ class ByteBPETokenizer(Tokenizer):
 
         return GraphByteBPE(self.vocabulary, self.merges, self._surface,
                              added_tokens=self.added_tokens,
-                             digits=graph_pre_tokenizer(self.pre_tokenizer),
+                             pre_tokenizer=graph_pre_tokenizer(self.pre_tokenizer),
                              normalizer=self.normalizer,
                              ignore_merges=self.ignore_merges)
 

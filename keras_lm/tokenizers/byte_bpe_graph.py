@@ -17,6 +17,19 @@ _SPACE = r"\t\n\x{0B}\f\r\x{85}\p{Z}"
 _PRETOKEN = (rf"'s|'t|'re|'ve|'m|'ll|'d| ?\p{{L}}+| ?\p{{N}}+"
              rf"| ?[^{_SPACE}\p{{L}}\p{{N}}]+|[{_SPACE}]+")
 _RUNS = rf"[{_SPACE}]+"
+#: Marks where Llama 3's and Qwen2's ``\s+(?!\S)`` ends: before the last
+#: character of a whitespace run that a non-space character follows (a
+#: noncharacter, which text does not hold; it is removed from the words).
+_MARK = "\U0010FFFF"
+_MARK_RE = r"\x{10FFFF}"
+#: Their Split regex in RE2, which has no look-ahead: ``\s+(?!\S)`` is
+#: ``\s+`` up to the mark, and the other alternatives step over the mark
+#: where the original would go on (newlines after punctuation, ``\s*``).
+_SPLIT = (rf"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{{L}}\p{{N}}{_MARK_RE}]?\p{{L}}+"
+          rf"|DIGITS| ?[^{_SPACE}\p{{L}}\p{{N}}{_MARK_RE}]+[\r\n{_MARK_RE}]*"
+          rf"|[{_SPACE}{_MARK_RE}]*[\r\n]+|[{_SPACE}]+{_MARK_RE}|[{_SPACE}]+")
+SPLITS = {"llama3": _SPLIT.replace("DIGITS", r"\p{N}{1,3}"),
+          "qwen2": _SPLIT.replace("DIGITS", r"\p{N}")}
 
 
 class GraphByteBPE(tf.Module):
@@ -27,10 +40,10 @@ class GraphByteBPE(tf.Module):
     """
 
     def __init__(self, vocabulary, merges, surface, added_tokens=(),
-                 digits=False, normalizer=None, ignore_merges=False):
+                 pre_tokenizer="gpt2", normalizer=None, ignore_merges=False):
         super().__init__()
         import_tensorflow_text("byte-level BPE")
-        self.digits, self.normalizer = digits, normalizer
+        self.pre_tokenizer, self.normalizer = pre_tokenizer, normalizer
         self.ignore_merges = ignore_merges
         # Longest first: at one position, RE2 takes the first alternative,
         # so this matches leftmost-longest, like the tokenizers library.
@@ -141,29 +154,50 @@ class GraphByteBPE(tf.Module):
         return pieces.with_flat_values(ids).merge_dims(1, 2)
 
     def _encode_text(self, strings):
-        """Ids of text without added tokens: (digits apart,) GPT-2's BPE."""
-        if not self.digits:
-            return self._byte_level(strings)
+        """Ids of text without added tokens: pre-tokenized, then BPE."""
         text = import_tensorflow_text("byte-level BPE")
-        pieces = text.regex_split(strings, r"\p{N}",
-                                  keep_delim_regex_pattern=r"\p{N}")
-        ids = self._byte_level(pieces.flat_values)
-        return pieces.with_flat_values(ids).merge_dims(1, 2)
+        if self.pre_tokenizer in SPLITS:
+            words = self._split_words(strings)
+        elif self.pre_tokenizer == "digits":  # each digit apart first
+            pieces = text.regex_split(strings, r"\p{N}",
+                                      keep_delim_regex_pattern=r"\p{N}")
+            words = pieces.with_flat_values(
+                self._gpt2_words(pieces.flat_values)).merge_dims(1, 2)
+        else:
+            words = self._gpt2_words(strings)
+        return words.with_flat_values(
+            self._word_ids(words.flat_values)).merge_dims(1, 2)
 
-    def _byte_level(self, strings):
+    def _gpt2_words(self, strings):
+        """GPT-2's pre-tokens, [batch, (words)]."""
         text = import_tensorflow_text("byte-level BPE")
         segments = self._segments(strings)  # [batch, (segments)]
         words = text.regex_split(segments.flat_values, _PRETOKEN,
                                  keep_delim_regex_pattern=_PRETOKEN)
+        return segments.with_flat_values(words).merge_dims(1, 2)
+
+    def _split_words(self, strings):
+        """Llama 3's or Qwen2's pre-tokens, [batch, (words)] (see `_SPLIT`)."""
+        text = import_tensorflow_text("byte-level BPE")
+        marked = tf.strings.regex_replace(
+            strings, rf"([{_SPACE}]+)([{_SPACE}])([^{_SPACE}])",
+            rf"\1{_MARK}\2\3")
+        pattern = SPLITS[self.pre_tokenizer]
+        words = text.regex_split(marked, pattern,
+                                 keep_delim_regex_pattern=pattern)
+        words = tf.strings.regex_replace(words, _MARK_RE, "")
+        return tf.ragged.boolean_mask(words, tf.strings.length(words) > 0)
+
+    def _word_ids(self, words):
+        """BPE ids of each pre-token, [words, (ids)]."""
         symbols = self.byte_to_char.lookup(
-            tf.strings.bytes_split(words.flat_values))  # [words, (bytes)]
+            tf.strings.bytes_split(words))  # [words, (bytes)]
         ids = self.token_to_id.lookup(self._merge(symbols))
         if self.ignore_merges:  # a word in the vocabulary is its own token
             whole = self.token_to_id.lookup(
                 tf.strings.reduce_join(symbols, axis=-1))
             ids = _rows_or_single(ids, whole >= 0, whole)
-        per_segment = words.with_flat_values(ids).merge_dims(1, 2)
-        return segments.with_flat_values(per_segment).merge_dims(1, 2)
+        return ids
 
     def decode(self, ids):
         ids = tf.cast(ids, tf.int32)

@@ -12,6 +12,12 @@ GPT2_PRE_TOKENIZER = {"type": "ByteLevel", "add_prefix_space": False,
                       "trim_offsets": True, "use_regex": True}
 #: SmolLM2's: every digit alone, then GPT-2's.
 DIGITS = {"type": "Digits", "individual_digits": True}
+#: The Split regexes of Llama 3 and Qwen2 (digits in runs of up to three,
+#: or one by one), each followed by a ByteLevel without its own regex.
+SPLIT_PATTERNS = {
+    r"\p{N}{1,3}": "llama3", r"\p{N}": "qwen2"}
+_SPLIT_TEMPLATE = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|"
+                   r"DIGITS| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 
 
 def _is_gpt2_byte_level(pre):
@@ -27,22 +33,39 @@ def _describe(pre):
     return str(pre.get("type")) if isinstance(pre, dict) else repr(pre)
 
 
+def _split_pattern(part):
+    """The `SPLIT_PATTERNS` digits of a Llama 3 / Qwen2 Split, else None."""
+    if (part.get("type") != "Split" or part.get("invert")
+            or part.get("behavior") != "Isolated"):
+        return None
+    regex = (part.get("pattern") or {}).get("Regex")
+    return next((digits for digits in SPLIT_PATTERNS
+                 if regex == _SPLIT_TEMPLATE.replace("DIGITS", digits)), None)
+
+
 def graph_pre_tokenizer(pre):
-    """Whether the in-graph tokenizer splits digits first (True) or not
-    (False) for tokenizer.json pre-tokenizer `pre`; a one-line error for a
-    pre-tokenizer that has no in-graph form here."""
+    """How the in-graph tokenizer pre-tokenizes for tokenizer.json's `pre`:
+    "gpt2" (GPT-2's ByteLevel regex), "digits" (each digit apart first, as
+    SmolLM2) or "llama3" / "qwen2" (their Split regex); a one-line error
+    for a pre-tokenizer that has no in-graph form here."""
     if _is_gpt2_byte_level(pre):
-        return False
+        return "gpt2"
     parts = pre.get("pretokenizers", []) if isinstance(pre, dict) else []
-    if (pre.get("type") == "Sequence" and len(parts) == 2
-            and {k: parts[0].get(k) for k in DIGITS} == DIGITS
-            and _is_gpt2_byte_level(parts[1])):
-        return True
+    if pre.get("type") == "Sequence" and len(parts) == 2:
+        first, byte_level = parts
+        if ({k: first.get(k) for k in DIGITS} == DIGITS
+                and _is_gpt2_byte_level(byte_level)):
+            return "digits"
+        digits = _split_pattern(first)
+        if (digits and byte_level.get("type") == "ByteLevel"
+                and not byte_level.get("use_regex", True)
+                and not byte_level.get("add_prefix_space", False)):
+            return SPLIT_PATTERNS[digits]
     raise KerasLMError(
         f"this tokenizer's pre-tokenizer ({_describe(pre)}) has no in-graph "
         "form in keras-lm (supported: GPT-2's ByteLevel, alone or after "
-        "Digits as in SmolLM2); it tokenizes in Python, but cannot be "
-        "exported")
+        "Digits as in SmolLM2, and the Split regexes of Llama 3 and Qwen2); "
+        "it tokenizes in Python, but cannot be exported")
 
 
 def template_prefix(post_processor, path):
