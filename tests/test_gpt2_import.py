@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import run_without_keras_lm
+from conftest import start_without_keras_lm
 from keras_lm.checkpoints import import_gpt2, is_gpt2_checkpoint, load_gpt2
 from keras_lm.errors import KerasLMError
 from keras_lm.generation import generate_ids
@@ -142,18 +142,17 @@ def greedy_texts(loaded):
     return generate_text(model, tokenizer, PROMPTS, 12, temperature=0.0)
 
 
-@pytest.mark.slow
-def test_saved_model_generates_without_keras_lm(saved_model, greedy_texts,
-                                                tmp_path):
-    expected = greedy_texts
+@pytest.fixture(scope="module")
+def standalone(saved_model, tmp_path_factory):
+    """The export's `generate` run in a process without keras-lm, started
+    as soon as the export exists so that it overlaps the tests before it."""
     script = STANDALONE.format(path=saved_model, prompts=PROMPTS)
-    result = run_without_keras_lm(script, tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == expected
+    return start_without_keras_lm(script, tmp_path_factory.mktemp("gpt2"))
 
 
 def test_pipeline_on_run_saved_model_and_hf_folder(run_dir, saved_model,
-                                                   hf_dir, greedy_texts):
+                                                   standalone, hf_dir,
+                                                   greedy_texts):
     from keras_lm.pipelines import pipeline
 
     expected = [[{"generated_text": text}] for text in greedy_texts]
@@ -174,6 +173,13 @@ def test_pipeline_on_run_saved_model_and_hf_folder(run_dir, saved_model,
                               return_full_text=False)
     assert PROMPTS[0] + again[0]["generated_text"] == (
         single[0]["generated_text"])
+
+
+@pytest.mark.slow
+def test_saved_model_generates_without_keras_lm(standalone, greedy_texts):
+    result = standalone.result()
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == greedy_texts
 
 
 def test_pipeline_errors():

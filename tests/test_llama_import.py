@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import run_without_keras_lm
+from conftest import start_without_keras_lm
 from keras_lm.checkpoints import load_llama
 from keras_lm.cli import main
 from keras_lm.errors import KerasLMError
@@ -149,7 +149,7 @@ def saved_model(run_dir, tmp_path_factory):
 
 
 def test_import_and_pipeline_on_folder_run_and_export(
-        checkpoints, run_dir, saved_model, greedy_reply):
+        checkpoints, run_dir, saved_model, standalone_chat, greedy_reply):
     from keras_lm.pipelines import pipeline
 
     with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
@@ -189,10 +189,17 @@ print(json.dumps(out["completion"].numpy()[0].decode("utf-8")))
 """
 
 
-@pytest.mark.slow
-def test_export_chats_without_keras_lm(saved_model, greedy_reply, tmp_path):
+@pytest.fixture(scope="module")
+def standalone_chat(saved_model, tmp_path_factory):
+    """The recipe run on the export in a process without keras-lm, started
+    as soon as the export exists so that it overlaps the tests before it."""
     script = STANDALONE.format(path=saved_model, messages=CONVERSATION)
-    result = run_without_keras_lm(script, tmp_path)
+    return start_without_keras_lm(script, tmp_path_factory.mktemp("chat"))
+
+
+@pytest.mark.slow
+def test_export_chats_without_keras_lm(standalone_chat, greedy_reply):
+    result = standalone_chat.result()
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == greedy_reply
 

@@ -149,7 +149,7 @@ class GraphByteBPE(tf.Module):
                                   keep_delim_regex_pattern=self.added_pattern)
         flat = pieces.flat_values
         is_added = tf.strings.regex_full_match(flat, self.added_pattern)
-        ids = _rows_or_single(self._encode_text(flat), is_added,
+        ids = rows_or_single(self._encode_text(flat), is_added,
                               self.token_to_id.lookup(flat))
         return pieces.with_flat_values(ids).merge_dims(1, 2)
 
@@ -196,7 +196,7 @@ class GraphByteBPE(tf.Module):
         if self.ignore_merges:  # a word in the vocabulary is its own token
             whole = self.token_to_id.lookup(
                 tf.strings.reduce_join(symbols, axis=-1))
-            ids = _rows_or_single(ids, whole >= 0, whole)
+            ids = rows_or_single(ids, whole >= 0, whole)
         return ids
 
     def decode(self, ids):
@@ -208,7 +208,7 @@ class GraphByteBPE(tf.Module):
                                             errors="replace")
 
 
-def _rows_or_single(rows, use_single, single_ids):
+def rows_or_single(rows, use_single, single_ids):
     """Ragged `rows`, except that row i is `[single_ids[i]]` where
     `use_single[i]`."""
     keep = tf.gather(tf.logical_not(use_single), rows.value_rowids())

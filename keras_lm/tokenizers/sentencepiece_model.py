@@ -36,7 +36,7 @@ from keras_lm.errors import KerasLMError
 from keras_lm.io_utils import read_json
 from keras_lm.tokenizers.base import (Tokenizer, import_tensorflow_text,
                                       register_tokenizer)
-from keras_lm.tokenizers.byte_bpe_graph import _rows_or_single
+from keras_lm.tokenizers.byte_bpe_graph import rows_or_single
 
 MODEL_FILE = "tokenizer.model"
 PREFIX_SCHEMES = ("first", "always", "never")
@@ -361,7 +361,7 @@ class GraphSentencePiece(tf.Module):
         text = flat
         if self.prefix_space != "never":
             text = tf.where(prefix, tf.strings.join([" ", flat]), flat)
-        ids = _rows_or_single(self.sentencepiece.tokenize(text),
+        ids = rows_or_single(self.sentencepiece.tokenize(text),
                               is_special, self.special_ids.lookup(flat))
         return pieces.with_flat_values(ids).merge_dims(1, 2)
 
