@@ -1,15 +1,18 @@
 """nanoGPT against keras-lm: training speed at nanoGPT's CPU configuration,
 natively (AVX-512) and with the instruction set capped to AVX2 (issue 16).
 
-    python benchmarks/nanogpt_vs_keras_lm_training.py [--rounds 3] \
-        [--seconds 20] [--out benchmarks/results/nanogpt_vs_keras_lm_training.txt]
+    git clone https://github.com/karpathy/nanoGPT /tmp/nanoGPT
+    python benchmarks/nanogpt_vs_keras_lm_training.py \
+        --nanogpt-model /tmp/nanoGPT/model.py [--rounds 3] [--seconds 20] \
+        [--out benchmarks/results/nanogpt_vs_keras_lm_training.txt]
 
 Three trainers of the same model (4 layers, 4 heads, d_model 128, context
 64, batch 12, dropout 0, no biases; character-level tiny Shakespeare, 65
 characters, nanoGPT's 90/10 split, windows at random offsets):
 
-- nanogpt: karpathy/nanoGPT's `GPT` (benchmarks/third_party/nanogpt_model.py,
-  an unchanged copy of its model.py), trained with the loop of its train.py:
+- nanogpt: karpathy/nanoGPT's `GPT` (its own model.py, from a checkout
+  of nanoGPT that `--nanogpt-model` names; the results were taken at its
+  commit 3adf61e), trained with the loop of its train.py:
   AdamW from `configure_optimizers` (lr 1e-3 with its warm-up/cosine
   schedule, betas (0.9, 0.99), weight decay 0.1), gradient clipping 1.0,
   float32, no torch.compile, `torch.set_num_threads(2)`; the next batch is
@@ -73,6 +76,10 @@ def report(line=""):
     _lines.append(line)
 
 
+#: The environment variable through which workers find nanoGPT's model.py.
+NANOGPT_MODEL = "KERAS_LM_BENCH_NANOGPT_MODEL"
+
+
 def env_for(isa, **extra):
     env = {k: v for k, v in os.environ.items() if k not in CAPS}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -104,7 +111,7 @@ def worker_nanogpt(seconds, check=False):
 
     torch.set_num_threads(2)
     spec = importlib.util.spec_from_file_location(
-        "nanogpt_model", os.path.join(HERE, "third_party", "nanogpt_model.py"))
+        "nanogpt_model", os.environ[NANOGPT_MODEL])
     nano = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(nano)
 
@@ -427,6 +434,8 @@ def main():
                         help="seconds a subprocess may take")
     parser.add_argument("--deadline", type=float, default=0.0,
                         help="start no measurement after this many seconds")
+    parser.add_argument("--nanogpt-model", help="nanoGPT's model.py (from "
+                        "a clone of github.com/karpathy/nanoGPT)")
     parser.add_argument("--no-checks", action="store_true")
     parser.add_argument("--out")
     parser.add_argument("--worker", choices=TRAINERS, help=argparse.SUPPRESS)
@@ -434,6 +443,11 @@ def main():
                         help=argparse.SUPPRESS)
     parser.add_argument("--dump-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.nanogpt_model:
+        os.environ[NANOGPT_MODEL] = os.path.abspath(args.nanogpt_model)
+    if not os.path.isfile(os.environ.get(NANOGPT_MODEL, "")):
+        parser.error("give --nanogpt-model PATH: nanoGPT's model.py, from "
+                     "git clone https://github.com/karpathy/nanoGPT")
 
     if args.worker:
         if args.worker == "nanogpt":
