@@ -204,6 +204,18 @@ def test_export_chats_without_keras_lm(standalone_chat, greedy_reply):
     assert json.loads(result.stdout.strip().splitlines()[-1]) == greedy_reply
 
 
+def test_generate_takes_the_checkpoints_sampling_unless_told(run_dir, capsys):
+    from keras_lm.pipelines import pipeline
+
+    generator = pipeline("text-generation", model=run_dir)
+    for flags, knobs in (([], {}), (["--temperature", "0"],
+                                    {"temperature": 0.0})):
+        assert main(["generate", run_dir, "--prompt", "To be", "--seed", "3",
+                     "--max-new-tokens", "8", *flags]) == 0
+        expected = generator("To be", max_new_tokens=8, seed=3, **knobs)
+        assert capsys.readouterr().out == expected[0]["generated_text"] + "\n"
+
+
 def test_chat_command_streams_and_keeps_the_conversation(run_dir, capsys,
                                                          greedy_reply):
     assert main(["chat", run_dir, "--system", "Be brief.", "--message",

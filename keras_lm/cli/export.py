@@ -38,5 +38,5 @@ def run(args):
     task = load_task(args.run_dir, "export", options, "export")
     flags.quantize_task(task, args.quantize)
     path = task.export(args.out or default_export_path(args.run_dir),
-                       **options)
+                       **flags.with_run_sampling(task, options))
     print(f"exported {path}")

@@ -109,6 +109,16 @@ def add_sampling(parser, what="the language model's"):
     add("--seed", type=int, help="the same seed gives the same text")
 
 
+def with_run_sampling(task, options):
+    """`options` over the sampling defaults an imported checkpoint's run
+    keeps (its generation_config.json: temperature, top_k, top_p): a flag
+    given wins."""
+    from keras_lm.generation.chat import run_chat_settings
+
+    _, sampling = run_chat_settings(getattr(task, "config", {}))
+    return {**sampling, **options}
+
+
 def add_stop(parser):
     """--stop (repeatable): one-token strings that end a row."""
     parser.add_argument(

@@ -55,7 +55,8 @@ def run(args):
         task = load_task(args.source, "generate", options, "predict_text")
         flags.quantize_task(task, args.quantize)
         warn_about_unknown_tokens(task.tokenizer, args.prompt)
-        texts = task.predict_text(args.prompt, **options)
+        texts = task.predict_text(args.prompt,
+                                  **flags.with_run_sampling(task, options))
     for text in texts:
         print(text)
 
