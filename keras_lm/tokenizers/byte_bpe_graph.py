@@ -2,12 +2,11 @@
 `regex_split` and a vectorised BPE merge loop over lookup tables that the
 `tf.Module` owns, so they are saved with an export and restored with it."""
 
-import re
-
 import tensorflow as tf
 
 from keras_lm.tokenizers.base import import_tensorflow_text
 from keras_lm.tokenizers.byte_bpe import bytes_to_unicode
+from keras_lm.tokenizers.special_tokens import literal_pattern, rows_or_single
 
 #: Unicode's White_Space (what `\s` means to GPT-2's regex); RE2's `\s` is
 #: ASCII only.
@@ -45,10 +44,7 @@ class GraphByteBPE(tf.Module):
         import_tensorflow_text("byte-level BPE")
         self.pre_tokenizer, self.normalizer = pre_tokenizer, normalizer
         self.ignore_merges = ignore_merges
-        # Longest first: at one position, RE2 takes the first alternative,
-        # so this matches leftmost-longest, like the tokenizers library.
-        self.added_pattern = "|".join(
-            re.escape(t) for t in sorted(added_tokens, key=len, reverse=True))
+        self.added_pattern = literal_pattern(added_tokens)
         byte_chars = bytes_to_unicode()
         self.byte_to_char = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
@@ -206,17 +202,3 @@ class GraphByteBPE(tf.Module):
         data = tf.strings.reduce_join(tf.gather(self.surface, ids), axis=-1)
         return tf.strings.unicode_transcode(data, "UTF-8", "UTF-8",
                                             errors="replace")
-
-
-def rows_or_single(rows, use_single, single_ids):
-    """Ragged `rows`, except that row i is `[single_ids[i]]` where
-    `use_single[i]`."""
-    keep = tf.gather(tf.logical_not(use_single), rows.value_rowids())
-    body = tf.RaggedTensor.from_row_lengths(
-        tf.boolean_mask(rows.flat_values, keep),
-        tf.where(use_single, tf.zeros_like(rows.row_lengths()),
-                 rows.row_lengths()))
-    single = tf.RaggedTensor.from_row_lengths(
-        tf.boolean_mask(single_ids, use_single),
-        tf.cast(use_single, body.row_splits.dtype))
-    return tf.concat([body, single], axis=1)

@@ -36,7 +36,7 @@ from keras_lm.errors import KerasLMError
 from keras_lm.io_utils import read_json
 from keras_lm.tokenizers.base import (Tokenizer, import_tensorflow_text,
                                       register_tokenizer)
-from keras_lm.tokenizers.byte_bpe_graph import rows_or_single
+from keras_lm.tokenizers.special_tokens import literal_pattern, rows_or_single
 
 MODEL_FILE = "tokenizer.model"
 PREFIX_SCHEMES = ("first", "always", "never")
@@ -186,10 +186,7 @@ class SentencePieceTokenizer(Tokenizer):
                                       False))
         for token, i in self.special_tokens.items():
             self._surface[i] = (token.encode(), False)
-        # Longest first: at one position Python's re (and RE2 in the graph)
-        # takes the first alternative, so this matches leftmost-longest.
-        self.special_pattern = "|".join(re.escape(t) for t in sorted(
-            self.special_tokens, key=len, reverse=True))
+        self.special_pattern = literal_pattern(self.special_tokens)
         self._special_re = (re.compile(f"({self.special_pattern})")
                             if self.special_tokens else None)
         self._encoder = None
@@ -335,8 +332,7 @@ class GraphSentencePiece(tf.Module):
         self.sentencepiece = import_tensorflow_text(
             "SentencePiece").SentencepieceTokenizer(encoder_proto)
         self.prefix_space = prefix_space
-        self.special_pattern = "|".join(re.escape(t) for t in sorted(
-            special_tokens, key=len, reverse=True)) or _NOTHING
+        self.special_pattern = literal_pattern(special_tokens) or _NOTHING
         tokens = list(special_tokens) or [""]
         self.special_ids = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(tokens, tf.constant(
