@@ -340,3 +340,7 @@ def test_quantize_is_for_transformer_runs(capsys, trained_run):
                "quantize applies to Transformer models")
     fails_with(capsys, ["generate", trained_run, "--prompt", "x",
                         "--quantize", "int8"], "unknown quantize mode 'int8'")
+    fails_with(capsys, ["generate", trained_run, "--prompt", "x",
+                        "--kv-cache", "float16"], "keeps no key/value cache")
+    fails_with(capsys, ["export", trained_run, "--kv-cache", "int8"],
+               "kv_cache_dtype='int8' is not a cache dtype")

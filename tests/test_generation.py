@@ -7,10 +7,12 @@ import pytest
 import tensorflow as tf
 
 from keras_lm.generation import (beam_search_ids, compiled_decode_loop,
-                                 generate_ids, generate_text, truncate_logits)
+                                 generate_ids, generate_text, truncate_logits,
+                                 with_kv_cache_dtype)
 from keras_lm.errors import KerasLMError
 from keras_lm.generation.loop import sampling_loop
-from keras_lm.generation.protocol import PREFILL_CHUNK
+from keras_lm.generation.protocol import PREFILL_CHUNK, prompt_buffer
+from keras_lm.generation.sharding import decode_shards
 from keras_lm.models import GRUGenerator, LSTMLanguageModel, TransformerLM
 from keras_lm.tokenizers import CharTokenizer
 
@@ -121,6 +123,54 @@ def test_the_loop_ends_when_every_row_has_stopped():
     assert calls["decode_step"] == first + 1
     np.testing.assert_array_equal(stopped[:first + 1], free[:first + 1])
     assert not stopped[first + 1:].any()
+
+
+def ragged_prompts(rows):
+    lengths = np.arange(rows) % 5 + 1
+    prompts = np.zeros((rows, 5), "int32")
+    for row, length in enumerate(lengths):
+        prompts[row, :length] = np.arange(1, length + 1) + row
+    return prompts, lengths
+
+
+def test_a_large_cpu_batch_decodes_in_two_concurrent_loops(model):
+    """When a batch's KV caches outweigh the weights, the batch is split in
+    two loops that run at once; each row decodes as in one loop."""
+    lm = tiny_lm("transformer")
+    lm.build()
+    prompts, lengths = ragged_prompts(16)
+    buffer, _, _ = prompt_buffer(lm, prompts, lengths, 100)
+    assert decode_shards(lm, None, buffer) == 2
+    assert decode_shards(lm, None, buffer[:8]) == 1  # too few rows
+    assert decode_shards(lm, None, buffer[:, :64]) == 2
+    assert decode_shards(model, None, buffer) == 1  # a GRU's small state
+    one_loop = compiled_decode_loop(lm)
+    for options in ({}, {"stop_token_ids": [7, 21]}):
+        whole = generate_ids(lm, prompts, lengths, 100, temperature=0.0,
+                             decode_loop=one_loop, **options).numpy()
+        halves = generate_ids(lm, prompts, lengths, 100, temperature=0.0,
+                              **options).numpy()
+        np.testing.assert_array_equal(halves, whole)
+    assert (whole == 0).any()  # some row stopped
+    sampled = generate_ids(lm, prompts, lengths, 100, seed=3).numpy()
+    np.testing.assert_array_equal(
+        sampled, generate_ids(lm, prompts, lengths, 100, seed=3).numpy())
+
+
+def test_a_float16_kv_cache_decodes_like_float32(model):
+    lm = tiny_lm("transformer")
+    lm.build()
+    half = with_kv_cache_dtype(lm, "float16")
+    assert half.get_config()["kv_cache_dtype"] == "float16"
+    assert half.initial_cache(1, 8)[0].dtype.name == "float16"
+    prompts, lengths = ragged_prompts(4)
+    np.testing.assert_array_equal(
+        generate_ids(half, prompts, lengths, 30, temperature=0.0),
+        generate_ids(lm, prompts, lengths, 30, temperature=0.0))
+    with pytest.raises(KerasLMError, match="'int8' is not a cache dtype"):
+        with_kv_cache_dtype(lm, "int8")
+    with pytest.raises(KerasLMError, match="keeps no key/value cache"):
+        with_kv_cache_dtype(model, "float16")
 
 
 def test_same_seed_same_text_other_seed_other_text(model):

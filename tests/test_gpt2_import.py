@@ -308,12 +308,14 @@ def test_bfloat16_decoding_is_close_to_float32(loaded, run_dir, tmp_path,
     full, half = model(ids).numpy(), small(ids).numpy()
     assert np.abs(half - full).max() < 0.02 * np.abs(full).max()
     assert main(["generate", run_dir, "--prompt", "The", "--quantize",
-                 "bfloat16", "--max-new-tokens", "5"]) == 0
+                 "bfloat16", "--kv-cache", "float16",
+                 "--max-new-tokens", "5"]) == 0
     out, err = capsys.readouterr()
-    assert out.startswith("The") and "bfloat16" in err
+    assert out.startswith("The") and "bfloat16 weights" in err
+    assert "float16 key/value cache" in err
     export = str(tmp_path / "bf16")
     assert main(["export", run_dir, "--out", export, "--quantize", "bf16",
-                 "--max-new-tokens", "5"]) == 0
+                 "--kv-cache", "float16", "--max-new-tokens", "5"]) == 0
     from keras_lm.serving import generate_with_export, load_export
 
     text, = generate_with_export(load_export(export), ["The"], 5)

@@ -24,6 +24,7 @@ def add_parser(commands):
     flags.add_beam_search(parser)
     flags.add_stop(parser)
     flags.add_quantize(parser)
+    flags.add_kv_cache(parser)
     return parser
 
 
@@ -31,12 +32,9 @@ def run(args):
     from keras_lm.serving import default_export_path
 
     options = flags.given(args, SETTINGS)
-    if args.quantize is not None:
-        from keras_lm.generation import check_quantize_mode
-
-        check_quantize_mode(args.quantize)
+    flags.check_decoding_copy(args.quantize, args.kv_cache)
     task = load_task(args.run_dir, "export", options, "export")
-    flags.quantize_task(task, args.quantize)
+    flags.quantize_task(task, args.quantize, args.kv_cache)
     path = task.export(args.out or default_export_path(args.run_dir),
                        **flags.with_run_sampling(task, options))
     print(f"exported {path}")

@@ -27,6 +27,7 @@ def add_parser(commands):
     flags.add_beam_search(parser, max_length=False)
     flags.add_stop(parser)
     flags.add_quantize(parser)
+    flags.add_kv_cache(parser)
     return parser
 
 
@@ -38,22 +39,21 @@ def run(args):
     if any(not prompt for prompt in args.prompt):
         raise KerasLMError("--prompt is empty; give at least one character")
     options = flags.given(args, SETTINGS)
-    if args.quantize is not None:
-        from keras_lm.generation import check_quantize_mode
-
-        check_quantize_mode(args.quantize)
+    flags.check_decoding_copy(args.quantize, args.kv_cache)
     if is_saved_model(args.source):
         flags.refuse_unaccepted(options, generate_with_export,
                                 f"{args.source}, a SavedModel")
-        if args.quantize is not None:
-            raise KerasLMError("--quantize does not apply to a SavedModel, "
-                               "whose weights are fixed; export the run with "
-                               "--quantize instead")
+        for flag, value in (("--quantize", args.quantize),
+                            ("--kv-cache", args.kv_cache)):
+            if value is not None:
+                raise KerasLMError(
+                    f"{flag} does not apply to a SavedModel, whose program "
+                    f"is fixed; export the run with {flag} instead")
         texts = generate_with_export(load_export(args.source), args.prompt,
                                      **options)
     else:
         task = load_task(args.source, "generate", options, "predict_text")
-        flags.quantize_task(task, args.quantize)
+        flags.quantize_task(task, args.quantize, args.kv_cache)
         warn_about_unknown_tokens(task.tokenizer, args.prompt)
         texts = task.predict_text(args.prompt,
                                   **flags.with_run_sampling(task, options))

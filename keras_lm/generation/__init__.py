@@ -11,7 +11,8 @@ from keras_lm.generation.beam_search import (BeamSearchResult, beam_search,
                                              check_decoding)
 from keras_lm.generation.loop import BUCKET, compiled_decode_loop, generate_ids
 from keras_lm.generation.quantize import (check_quantize_mode,
-                                          quantize_for_decoding)
+                                          quantize_for_decoding,
+                                          with_kv_cache_dtype)
 from keras_lm.generation.sampling import sample_next_token, truncate_logits
 from keras_lm.generation.seq2seq import (GreedyResult, greedy_decode,
                                          sample_sequences)
@@ -25,4 +26,4 @@ __all__ = ["BUCKET", "BeamSearchResult", "GreedyResult", "beam_search",
            "check_quantize_mode", "generate_ids", "generate_text",
            "greedy_decode", "quantize_for_decoding",
            "sample_next_token", "sample_sequences", "stream_ids",
-           "stream_text", "truncate_logits"]
+           "stream_text", "truncate_logits", "with_kv_cache_dtype"]

@@ -25,6 +25,7 @@ from keras_lm.generation.protocol import (BUCKET, compiled_for, input_tensors,
                                           static_or_dynamic, stateless_weights,
                                           stop_ids_tensor, weight_tensors)
 from keras_lm.generation.sampling import sample_next_token
+from keras_lm.generation.sharding import decode_shards, run_in_shards
 
 __all__ = ["BUCKET", "compiled_decode_loop", "generate_ids", "sampling_loop"]
 
@@ -86,9 +87,16 @@ def sampling_loop(model, weights, inputs, buffer, prompt_lengths, ends,
     return tf.transpose(tokens), log_probs
 
 
-def compiled_decode_loop(model, jit_compile=True):
-    """The compiled `sampling_loop` of `model` (see `compiled_for`)."""
-    return compiled_for(model, sampling_loop, jit_compile)
+def compiled_decode_loop(model, jit_compile=True, shards=1):
+    """The compiled `sampling_loop` of `model` (see `compiled_for`); with
+    `shards` > 1, a function that runs that many of them concurrently, each
+    on a slice of the batch (`keras_lm.generation.sharding`)."""
+    loop = compiled_for(model, sampling_loop, jit_compile)
+    if shards == 1:
+        return loop
+    return compiled_for(
+        model, lambda _, *args: run_in_shards(loop, shards, *args),
+        jit_compile=False, key=("sampling shards", shards, jit_compile))
 
 
 def generate_ids(model, prompt_ids, prompt_lengths, max_new_tokens,
@@ -152,7 +160,8 @@ def generate_ids(model, prompt_ids, prompt_lengths, max_new_tokens,
     def sample():
         buffer, lengths, ends = prompt_buffer(
             model, prompt_ids, prompt_lengths, max_new_tokens, buffer_length)
-        loop = decode_loop or compiled_decode_loop(model)
+        loop = decode_loop or compiled_decode_loop(
+            model, shards=decode_shards(model, inputs, buffer))
         buffer, log_probs = loop(
             weights, inputs, buffer, lengths, ends,
             tf.cast(temperature, tf.float32), tf.cast(top_k, tf.int32),

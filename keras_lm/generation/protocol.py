@@ -62,15 +62,16 @@ BUCKET = 64
 _compiled = weakref.WeakKeyDictionary()
 
 
-def compiled_for(model, loop, jit_compile=True):
+def compiled_for(model, loop, jit_compile=True, key=None):
     """`loop(model, ...)` as a `tf.function`, made once per model and
     setting: the compiled loops of a model live as long as the model does.
 
     `jit_compile=True` is explicit: Keras' "auto" leaves XLA off on the CPU.
-    `jit_compile=False` runs the same graph without XLA.
+    `jit_compile=False` runs the same graph without XLA. `key` names a
+    `loop` made anew at each call (a lambda), so that it is made once too.
     """
     functions = _compiled.setdefault(model, {})
-    key = (loop, bool(jit_compile))
+    key = (key or loop, bool(jit_compile))
     if key not in functions:
         functions[key] = tf.function(lambda *args: loop(model, *args),
                                      jit_compile=bool(jit_compile),

@@ -45,6 +45,19 @@ from keras_lm.models.causal_lm import CausalLM
 __all__ = ["TransformerBlock", "TransformerLM"]
 
 
+#: What `kv_cache_dtype` accepts (None: the compute dtype).
+CACHE_DTYPES = ("float32", "float16", "bfloat16")
+
+
+def check_cache_dtype(dtype):
+    """`dtype` if it is None or one of `CACHE_DTYPES`, else a one-line
+    error."""
+    if dtype is not None and dtype not in CACHE_DTYPES:
+        raise KerasLMError(f"kv_cache_dtype={dtype!r} is not a cache dtype; "
+                           f"choose one of: {', '.join(CACHE_DTYPES)}")
+    return dtype
+
+
 @keras.saving.register_keras_serializable(package="keras_lm")
 class TransformerLM(CausalLM):
     """A GPT-2-style decoder-only Transformer; next-token logits out.
@@ -89,6 +102,9 @@ class TransformerLM(CausalLM):
             `use_bias`; Qwen2: True with `use_bias=False`).
         tie_embeddings: logits from the token embedding matrix (GPT-2,
             SmolLM2) or, if False, from a separate `lm_head` kernel.
+        kv_cache_dtype: the dtype of the key/value cache while decoding
+            (None: the compute dtype). "float16" halves the bytes a step
+            reads; attention still computes in float32.
         **kwargs: base `keras.Model` arguments (`name`, `dtype`, ...).
 
     Example:
@@ -123,7 +139,7 @@ class TransformerLM(CausalLM):
                  activation: Literal["gelu", "swiglu"] = "gelu",
                  num_kv_heads=None, rope_theta=None,
                  rope_scaling=None, qkv_bias=None, tie_embeddings=True,
-                 **kwargs):
+                 kv_cache_dtype=None, **kwargs):
         super().__init__(**kwargs)
         check_counts(vocab_size=vocab_size,
                      max_sequence_length=max_sequence_length,
@@ -149,6 +165,7 @@ class TransformerLM(CausalLM):
         self.rope_scaling = rope_scaling
         self.qkv_bias = use_bias if qkv_bias is None else qkv_bias
         self.tie_embeddings = tie_embeddings
+        self.kv_cache_dtype = check_cache_dtype(kv_cache_dtype)
         attention_options = dict(
             num_kv_heads=self.num_kv_heads, rope_theta=rope_theta,
             rope_scaling=rope_scaling, qkv_bias=self.qkv_bias)
@@ -247,7 +264,8 @@ class TransformerLM(CausalLM):
                 f"max_sequence_length={self.max_sequence_length}")
         if not self.built:  # create the weights before any compiled loop
             self.build()
-        return [block.attention.initial_cache(batch_size, max_length)
+        return [block.attention.initial_cache(batch_size, max_length,
+                                              dtype=self.kv_cache_dtype)
                 for block in self.blocks]
 
     def decode_step(self, token_ids, cache, index, context=()):
@@ -302,5 +320,6 @@ class TransformerLM(CausalLM):
             rope_scaling=self.rope_scaling,
             qkv_bias=self.qkv_bias,
             tie_embeddings=self.tie_embeddings,
+            kv_cache_dtype=self.kv_cache_dtype,
         )
         return config
