@@ -14,6 +14,10 @@ its next prompt token (while still inside its prompt) or takes the sampled
 one (see `prompt_buffer` for the buffer). With stop ids
 (`stop_token_ids`), a row that has produced one produces padding (0) from
 then on, and the loop ends once every row has.
+
+On a CPU, a large batch whose KV caches outweigh the weights runs as two
+such loops side by side, one per half of the batch, so that both cores work
+(`keras_lm.generation.sharding`).
 """
 
 import tensorflow as tf
