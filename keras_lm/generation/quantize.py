@@ -112,7 +112,9 @@ def _copy(model, policy=None, **config_changes):
         keras.config.set_dtype_policy(policy)
     try:
         copy = model.__class__.from_config(config)
-        copy(keras.ops.zeros((1, 1), "int32"))  # builds every layer
+        # Two tokens build every layer: over one, Keras warns that the
+        # attention softmax has a single entry.
+        copy(keras.ops.zeros((1, 2), "int32"))
     finally:
         keras.config.set_dtype_policy(previous)
     copy.set_weights(model.get_weights())
