@@ -35,8 +35,9 @@ def decode_shards(model, inputs, buffer):
 
     More than one only on a CPU (no GPU or TPU in sight), for a batch whose
     size is known and gives each shard `MIN_ROWS_PER_SHARD` rows, and when
-    the decoding state of the whole buffer (the KV caches) holds more bytes
-    than the weights: half of it is what an average step reads.
+    the decoding state of the whole buffer (the KV caches) holds more than
+    twice the weights' bytes: an average step, which reads about half of
+    it, then reads more cache than weights.
     """
     batch_size, length = buffer.shape
     if (batch_size is None or length is None
