@@ -4,6 +4,7 @@ natively (AVX-512) and with the instruction set capped to AVX2 (issue 16).
     git clone https://github.com/karpathy/nanoGPT /tmp/nanoGPT
     python benchmarks/nanogpt_vs_keras_lm_training.py \
         --nanogpt-model /tmp/nanoGPT/model.py [--rounds 3] [--seconds 20] \
+        [--isas native,AVX2] \
         [--out benchmarks/results/nanogpt_vs_keras_lm_training.txt]
 
 Three trainers of the same model (4 layers, 4 heads, d_model 128, context
@@ -317,10 +318,10 @@ def isa_lines(text):
     return sorted(found)
 
 
-def run_checks(timeout):
+def run_checks(timeout, isas=ISAS):
     report("\n## Are the caps honoured? (one subprocess per check and ISA "
            "setting)")
-    for isa in ISAS:
+    for isa in isas:
         report(f"\n{isa}:")
         # PyTorch: ATen's capability, and MKL's / oneDNN's ISA in a step
         env = env_for(isa, MKL_VERBOSE="1", ONEDNN_VERBOSE="1")
@@ -370,11 +371,11 @@ def last_json(text):
 
 
 # -- the rounds --------------------------------------------------------------
-def run_rounds(rounds, seconds, timeout, deadline):
-    results = {(isa, t): [] for isa in ISAS for t in TRAINERS}
+def run_rounds(rounds, seconds, timeout, deadline, isas=ISAS):
+    results = {(isa, t): [] for isa in isas for t in TRAINERS}
     details = {}
     for r in range(rounds):
-        for isa in ISAS:
+        for isa in isas:
             for trainer in TRAINERS:
                 if time.time() > deadline:
                     report(f"  deadline reached; stopping before round "
@@ -403,7 +404,16 @@ def run_rounds(rounds, seconds, timeout, deadline):
     return results, details
 
 
-def table(results):
+def isa_name(isa, native_flags):
+    """How a table row names an ISA setting: native says what this CPU
+    has, so a run on a CPU without AVX-512 is not labelled AVX-512."""
+    if isa != "native":
+        return "capped to AVX2"
+    return ("AVX-512 (native)" if "avx512f" in native_flags
+            else "AVX2, no AVX-512 (native)")
+
+
+def table(results, isas=ISAS, native_flags=()):
     def med(key):
         values = results[key]
         return statistics.median(values) if values else float("nan")
@@ -413,13 +423,13 @@ def table(results):
     report("| CPU | nanoGPT (PyTorch) | keras-lm, XLA | keras-lm, TensorFlow "
            "(oneDNN) | XLA / nanoGPT | TensorFlow / nanoGPT |")
     report("|---|---:|---:|---:|---:|---:|")
-    for isa in ISAS:
+    for isa in isas:
         nano, xla, tf_ = (med((isa, t)) for t in TRAINERS)
-        name = "AVX-512 (native)" if isa == "native" else "capped to AVX2"
+        name = isa_name(isa, native_flags)
         report(f"| {name} | {nano:,.0f} | {xla:,.0f} | {tf_:,.0f} | "
                f"{xla / nano:.2f}x | {tf_ / nano:.2f}x |")
     report("\nruns (nanoGPT; XLA; TensorFlow):")
-    for isa in ISAS:
+    for isa in isas:
         report(f"  {isa}: " + "; ".join(
             ", ".join(f"{v:,.0f}" for v in results[(isa, t)])
             for t in TRAINERS))
@@ -437,12 +447,20 @@ def main():
     parser.add_argument("--nanogpt-model", help="nanoGPT's model.py (from "
                         "a clone of github.com/karpathy/nanoGPT)")
     parser.add_argument("--no-checks", action="store_true")
+    parser.add_argument("--isas", default=",".join(ISAS),
+                        help="ISA settings to measure, comma-separated, of "
+                        "%(default)s (on a CPU without AVX-512, 'native' "
+                        "alone: the cap changes nothing there)")
     parser.add_argument("--out")
     parser.add_argument("--worker", choices=TRAINERS, help=argparse.SUPPRESS)
     parser.add_argument("--check", choices=("torch", "onednn", "xla"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--dump-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    isas = tuple(args.isas.split(","))
+    if not set(isas) <= set(ISAS):
+        parser.error(f"--isas takes {','.join(ISAS)} or one of them, not "
+                     f"{args.isas!r}")
     if args.nanogpt_model:
         os.environ[NANOGPT_MODEL] = os.path.abspath(args.nanogpt_model)
     if not os.path.isfile(os.environ.get(NANOGPT_MODEL, "")):
@@ -475,14 +493,16 @@ def main():
            f"context {CONTEXT}, batch {BATCH} ({TOKENS} tokens/step), "
            f"dropout 0, no biases; keras-lm steps_per_execution {SPE}")
     report(f"AVX2 cap: {' '.join(f'{k}={v}' for k, v in CAPS.items())}")
-    report(f"{args.rounds} rounds x 2 ISA settings x {len(TRAINERS)} "
+    report(f"{args.rounds} rounds x {len(isas)} ISA settings x "
+           f"{len(TRAINERS)} "
            f"trainers, each a fresh subprocess, >= {args.seconds:.0f} s of "
            f"steady state each")
     if not args.no_checks:
-        run_checks(args.timeout)
+        run_checks(args.timeout, isas)
     report("\n## Rounds")
-    results, _ = run_rounds(args.rounds, args.seconds, args.timeout, deadline)
-    table(results)
+    results, _ = run_rounds(args.rounds, args.seconds, args.timeout, deadline,
+                            isas)
+    table(results, isas, cpu_flags())
     report(f"\nload average at end: {os.getloadavg()[0]:.2f}; wall "
            f"{time.time() - start:.0f} s")
     if args.out:
