@@ -1,5 +1,5 @@
 """nanoGPT against keras-lm: training speed at nanoGPT's CPU configuration,
-natively (AVX-512) and with the instruction set capped to AVX2 (issue 16).
+natively and with the instruction set capped to AVX2 (issue 16).
 
     git clone https://github.com/karpathy/nanoGPT /tmp/nanoGPT
     python benchmarks/nanogpt_vs_keras_lm_training.py \
@@ -494,9 +494,8 @@ def main():
            f"dropout 0, no biases; keras-lm steps_per_execution {SPE}")
     report(f"AVX2 cap: {' '.join(f'{k}={v}' for k, v in CAPS.items())}")
     report(f"{args.rounds} rounds x {len(isas)} ISA settings x "
-           f"{len(TRAINERS)} "
-           f"trainers, each a fresh subprocess, >= {args.seconds:.0f} s of "
-           f"steady state each")
+           f"{len(TRAINERS)} trainers, each a fresh subprocess, >= "
+           f"{args.seconds:.0f} s of steady state each")
     if not args.no_checks:
         run_checks(args.timeout, isas)
     report("\n## Rounds")
